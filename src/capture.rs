@@ -1,0 +1,514 @@
+//! Capture reading: pcap (either byte order, µs or ns) and pcapng (sections, interfaces,
+//! `if_tsresol`, `if_tsoffset`), optionally gzip-compressed, from a file or standard input.
+//!
+//! One streaming pass with a bounded buffer (pcap-parser's `create_reader`); each record is handed
+//! to a callback as a borrowed [`Frame`], so nothing is copied per frame. Damage in the middle of a
+//! file ends the reading with a warning; only a file that cannot be read at all is an error.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::PathBuf;
+
+use flate2::read::MultiGzDecoder;
+use pcap_parser::pcapng::Block;
+use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
+
+use crate::time::Timestamp;
+
+/// Initial reader buffer; grown (up to [`MAX_BUFFER`]) for records that do not fit.
+const INITIAL_BUFFER: usize = 1 << 18;
+/// The largest record we are willing to hold. A record claiming more is damage, not data.
+const MAX_BUFFER: usize = 1 << 28;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    pub fn from_arg(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Input::Path(p) => p.display().to_string(),
+            Input::Stdin => "-".to_string(),
+        }
+    }
+}
+
+/// One capture record, borrowed from the reader's buffer.
+pub struct Frame<'a> {
+    /// 1-based record number in file order, as Wireshark numbers frames.
+    pub number: u64,
+    pub ts: Timestamp,
+    /// `None` when a pcapng packet names an interface the file never described.
+    pub link_type: Option<Linktype>,
+    pub data: &'a [u8],
+    /// Length of the frame on the wire (before the snaplen cut).
+    pub orig_len: u32,
+}
+
+/// What the file itself says, gathered while reading.
+#[derive(Debug, Default, Clone)]
+pub struct CaptureInfo {
+    pub file: String,
+    /// "pcap" or "pcapng".
+    pub format: &'static str,
+    pub big_endian: bool,
+    pub gzip: bool,
+    /// Decimal digits of the finest timestamp resolution in the file (6 for µs, 9 for ns).
+    pub ts_digits: u8,
+    pub sections: u32,
+    pub interfaces: u32,
+    pub frames: u64,
+    pub warnings: Vec<String>,
+}
+
+/// The file cannot be analysed at all.
+#[derive(Debug)]
+pub enum CaptureError {
+    Open { file: String, source: io::Error },
+    IsDirectory { file: String },
+    Empty { file: String },
+    NotACapture { file: String, first_bytes: String },
+    Unreadable { file: String, reason: String },
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            CaptureError::Open { file, source } => write!(f, "{file}: cannot open: {source}"),
+            CaptureError::IsDirectory { file } => {
+                write!(f, "{file}: is a directory, not a capture file")
+            }
+            CaptureError::Empty { file } => write!(f, "{file}: empty file, not a capture"),
+            CaptureError::NotACapture { file, first_bytes } => write!(
+                f,
+                "{file}: not a pcap or pcapng capture (first bytes: {first_bytes})"
+            ),
+            CaptureError::Unreadable { file, reason } => {
+                write!(f, "{file}: unreadable capture: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+#[derive(Clone, Copy)]
+struct Interface {
+    link_type: Linktype,
+    /// Timestamp units per second.
+    resolution: u64,
+    offset_secs: i64,
+}
+
+/// Read every frame of `input`, calling `on_frame` for each in file order.
+pub fn read_capture(
+    input: &Input,
+    on_frame: &mut dyn FnMut(&Frame),
+) -> Result<CaptureInfo, CaptureError> {
+    let file = input.name();
+    let raw: Box<dyn Read + Send> = match input {
+        Input::Stdin => Box::new(io::stdin()),
+        Input::Path(path) => {
+            if path.is_dir() {
+                return Err(CaptureError::IsDirectory { file });
+            }
+            let f = File::open(path).map_err(|source| CaptureError::Open {
+                file: file.clone(),
+                source,
+            })?;
+            Box::new(f)
+        }
+    };
+    let (prefix, raw) = peek(raw, &file)?;
+    let mut info = CaptureInfo {
+        file: file.clone(),
+        ..CaptureInfo::default()
+    };
+    let reader: Box<dyn Read + Send> = if prefix.starts_with(&[0x1f, 0x8b]) {
+        info.gzip = true;
+        let (inner, rest) = peek(Box::new(MultiGzDecoder::new(raw)), &file)?;
+        check_magic(&inner, &file)?;
+        rest
+    } else {
+        check_magic(&prefix, &file)?;
+        raw
+    };
+    read_records(reader, &mut info, on_frame)?;
+    Ok(info)
+}
+
+/// Read the first bytes (to recognise the format) and give back a reader that still yields them.
+fn peek(
+    mut r: Box<dyn Read + Send>,
+    file: &str,
+) -> Result<(Vec<u8>, Box<dyn Read + Send>), CaptureError> {
+    let mut prefix = vec![0u8; 16];
+    let mut got = 0;
+    while got < prefix.len() {
+        match r.read(&mut prefix[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(CaptureError::Unreadable {
+                    file: file.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    prefix.truncate(got);
+    if got == 0 {
+        return Err(CaptureError::Empty {
+            file: file.to_string(),
+        });
+    }
+    let chained = Box::new(Cursor::new(prefix.clone()).chain(r));
+    Ok((prefix, chained))
+}
+
+fn check_magic(prefix: &[u8], file: &str) -> Result<(), CaptureError> {
+    const MAGICS: [[u8; 4]; 5] = [
+        [0xd4, 0xc3, 0xb2, 0xa1], // pcap, little-endian, µs
+        [0xa1, 0xb2, 0xc3, 0xd4], // pcap, big-endian, µs
+        [0x4d, 0x3c, 0xb2, 0xa1], // pcap, little-endian, ns
+        [0xa1, 0xb2, 0x3c, 0x4d], // pcap, big-endian, ns
+        [0x0a, 0x0d, 0x0d, 0x0a], // pcapng section header
+    ];
+    if prefix.len() >= 4 && MAGICS.iter().any(|m| prefix[..4] == m[..]) {
+        return Ok(());
+    }
+    let first_bytes = prefix
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = match std::str::from_utf8(&prefix[..prefix.len().min(8)]) {
+        Ok(text) if text.chars().all(|c| !c.is_control()) => format!("{first_bytes} \"{text}\""),
+        _ => first_bytes,
+    };
+    Err(CaptureError::NotACapture {
+        file: file.to_string(),
+        first_bytes: shown,
+    })
+}
+
+/// pcap-parser reads the file header with one `read` call; this adapter makes every call fill
+/// the buffer (up to end of input), so a header split across short reads (pipes, the peeked
+/// prefix) is still seen whole.
+struct FillingReader(Box<dyn Read + Send>);
+
+impl Read for FillingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.0.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if filled > 0 => {
+                    let _ = e;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+}
+
+/// What to do after a reader error, decided while the error still borrows the buffer.
+enum Step {
+    Refill,
+    Grow,
+    Stop(Option<String>),
+}
+
+fn read_records(
+    reader: Box<dyn Read + Send>,
+    info: &mut CaptureInfo,
+    on_frame: &mut dyn FnMut(&Frame),
+) -> Result<(), CaptureError> {
+    let file = info.file.clone();
+    let mut reader = match create_reader(INITIAL_BUFFER, FillingReader(reader)) {
+        Ok(r) => r,
+        Err(PcapError::Eof) => return Err(CaptureError::Empty { file }),
+        Err(e) => {
+            return Err(CaptureError::Unreadable {
+                file,
+                reason: describe(&e),
+            });
+        }
+    };
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut legacy: Option<Interface> = None;
+    let mut last_ts = Timestamp::ZERO;
+    let mut capacity = INITIAL_BUFFER;
+    let mut warned_bad_interface = false;
+
+    loop {
+        let step = match reader.next() {
+            Ok((offset, block)) => {
+                match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        if h.version_major != 2 {
+                            return Err(CaptureError::Unreadable {
+                                file,
+                                reason: format!(
+                                    "pcap version {}.{} is not supported (only 2.x exists)",
+                                    h.version_major, h.version_minor
+                                ),
+                            });
+                        }
+                        info.format = "pcap";
+                        info.big_endian = h.is_bigendian();
+                        let nanos = h.is_nanosecond_precision();
+                        info.ts_digits = if nanos { 9 } else { 6 };
+                        info.interfaces = 1;
+                        legacy = Some(Interface {
+                            link_type: h.network,
+                            resolution: if nanos { 1_000_000_000 } else { 1_000_000 },
+                            offset_secs: 0,
+                        });
+                    }
+                    PcapBlockOwned::Legacy(b) => {
+                        let iface = legacy.unwrap_or(Interface {
+                            link_type: Linktype::ETHERNET,
+                            resolution: 1_000_000,
+                            offset_secs: 0,
+                        });
+                        let frac = i64::from(b.ts_usec) * (1_000_000_000 / iface.resolution as i64);
+                        last_ts = Timestamp::from_secs_nanos(i64::from(b.ts_sec), frac);
+                        info.frames += 1;
+                        on_frame(&Frame {
+                            number: info.frames,
+                            ts: last_ts,
+                            link_type: Some(iface.link_type),
+                            data: b.data,
+                            orig_len: b.origlen,
+                        });
+                    }
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) if shb.major_version != 1 => {
+                        let reason = format!(
+                            "pcapng section header version {}.{} is not supported",
+                            shb.major_version, shb.minor_version
+                        );
+                        if info.frames == 0 {
+                            return Err(CaptureError::Unreadable { file, reason });
+                        }
+                        info.warnings.push(format!(
+                            "{reason} (section {}); analysed up to there",
+                            info.sections + 1
+                        ));
+                        break;
+                    }
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        info.format = "pcapng";
+                        info.sections += 1;
+                        info.big_endian = shb.big_endian();
+                        interfaces.clear();
+                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                        info.interfaces += 1;
+                        let resolution = match idb.ts_resolution() {
+                            Some(r) if r > 0 => r,
+                            _ => {
+                                info.warnings.push(format!(
+                                    "interface {} has an invalid if_tsresol ({}); microseconds assumed",
+                                    interfaces.len(),
+                                    idb.if_tsresol
+                                ));
+                                1_000_000
+                            }
+                        };
+                        info.ts_digits = info.ts_digits.max(digits_for(resolution));
+                        interfaces.push(Interface {
+                            link_type: idb.linktype,
+                            resolution,
+                            offset_secs: idb.if_tsoffset,
+                        });
+                    }
+                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                        info.frames += 1;
+                        let iface = interfaces.get(epb.if_id as usize).copied();
+                        if iface.is_none() && !warned_bad_interface {
+                            warned_bad_interface = true;
+                            info.warnings.push(format!(
+                                "frame {} names interface {} but the section describes {}; such frames are skipped",
+                                info.frames,
+                                epb.if_id,
+                                interfaces.len()
+                            ));
+                        }
+                        if let Some(i) = iface {
+                            last_ts = ng_timestamp(epb.ts_high, epb.ts_low, i);
+                        }
+                        let caplen = (epb.caplen as usize).min(epb.data.len());
+                        on_frame(&Frame {
+                            number: info.frames,
+                            ts: last_ts,
+                            link_type: iface.map(|i| i.link_type),
+                            data: &epb.data[..caplen],
+                            orig_len: epb.origlen,
+                        });
+                    }
+                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                        // A simple packet block has no timestamp and belongs to interface 0.
+                        info.frames += 1;
+                        let iface = interfaces.first().copied();
+                        let caplen = (spb.origlen as usize).min(spb.data.len());
+                        on_frame(&Frame {
+                            number: info.frames,
+                            ts: last_ts,
+                            link_type: iface.map(|i| i.link_type),
+                            data: &spb.data[..caplen],
+                            orig_len: spb.origlen,
+                        });
+                    }
+                    PcapBlockOwned::NG(_) => {}
+                }
+                reader.consume(offset);
+                continue;
+            }
+            Err(PcapError::Eof) => Step::Stop(None),
+            Err(PcapError::Incomplete(_)) => Step::Refill,
+            Err(PcapError::BufferTooSmall) => Step::Grow,
+            Err(PcapError::UnexpectedEof) => Step::Stop(Some(format!(
+                "the capture is cut short in the middle of a record after frame {}; analysed up to the cut",
+                info.frames
+            ))),
+            Err(e) => Step::Stop(Some(format!(
+                "unreadable data after frame {} ({}); analysed up to there",
+                info.frames,
+                describe(&e)
+            ))),
+        };
+        match step {
+            Step::Refill => {
+                if reader.refill().is_err() {
+                    info.warnings
+                        .push(format!("read error after frame {}", info.frames));
+                    break;
+                }
+            }
+            Step::Grow => {
+                if capacity >= MAX_BUFFER {
+                    info.warnings.push(format!(
+                        "record after frame {} claims more than {} MiB; the rest of the file is skipped",
+                        info.frames,
+                        MAX_BUFFER >> 20
+                    ));
+                    break;
+                }
+                capacity *= 2;
+                reader.grow(capacity);
+                if reader.refill().is_err() {
+                    info.warnings
+                        .push(format!("read error after frame {}", info.frames));
+                    break;
+                }
+            }
+            Step::Stop(warning) => {
+                info.warnings.extend(warning);
+                break;
+            }
+        }
+    }
+    if info.frames == 0 && !info.warnings.is_empty() {
+        let reason = info
+            .warnings
+            .join("; ")
+            .replace("; analysed up to there", "")
+            .replace("; analysed up to the cut", "");
+        return Err(CaptureError::Unreadable { file, reason });
+    }
+    if info.ts_digits == 0 {
+        info.ts_digits = 6;
+    }
+    Ok(())
+}
+
+fn ng_timestamp(high: u32, low: u32, iface: Interface) -> Timestamp {
+    let units = (u128::from(high) << 32) | u128::from(low);
+    let res = u128::from(iface.resolution);
+    let secs = (units / res) as i64;
+    let nanos = ((units % res) * 1_000_000_000 / res) as i64;
+    Timestamp::from_secs_nanos(secs.saturating_add(iface.offset_secs), nanos)
+}
+
+/// Decimal digits needed to show a timestamp of `resolution` units per second.
+fn digits_for(resolution: u64) -> u8 {
+    let mut digits = 0u8;
+    let mut r = 1u64;
+    while r < resolution && digits < 9 {
+        r = r.saturating_mul(10);
+        digits += 1;
+    }
+    digits
+}
+
+fn describe<I: AsRef<[u8]>>(e: &PcapError<I>) -> String {
+    match e {
+        PcapError::Eof => "end of file".into(),
+        PcapError::BufferTooSmall => "record larger than the buffer".into(),
+        PcapError::UnexpectedEof => "unexpected end of file".into(),
+        PcapError::ReadError => "read error".into(),
+        PcapError::Incomplete(n) => format!("incomplete record ({n} more bytes needed)"),
+        PcapError::HeaderNotRecognized => "file header not recognised".into(),
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+            format!("malformed block ({kind:?})")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_for_resolutions() {
+        assert_eq!(digits_for(1_000_000), 6);
+        assert_eq!(digits_for(1_000_000_000), 9);
+        assert_eq!(digits_for(256), 3);
+        assert_eq!(digits_for(1), 0);
+    }
+
+    #[test]
+    fn ng_timestamps_apply_resolution_and_offset() {
+        let iface = Interface {
+            link_type: Linktype::ETHERNET,
+            resolution: 1_000_000_000,
+            offset_secs: 100,
+        };
+        let units: u64 = 1_500_000_000; // 1.5 s in ns
+        let ts = ng_timestamp((units >> 32) as u32, units as u32, iface);
+        assert_eq!(ts, Timestamp::from_secs_nanos(101, 500_000_000));
+        let base2 = Interface {
+            link_type: Linktype::ETHERNET,
+            resolution: 256,
+            offset_secs: 0,
+        };
+        assert_eq!(
+            ng_timestamp(0, 384, base2),
+            Timestamp::from_secs_nanos(1, 500_000_000)
+        );
+    }
+
+    #[test]
+    fn rejects_text_with_its_first_bytes() {
+        let err = check_magic(b"HTTP/1.1 200", "x").unwrap_err();
+        assert!(err.to_string().contains("48 54 54 50"), "{err}");
+    }
+}

@@ -1,0 +1,187 @@
+//! The command line (clap) and its conversion into the plain configuration the library sees.
+
+use std::net::IpAddr;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use tcpflow_audit::audit::Config;
+use tcpflow_audit::capture::Input;
+use tcpflow_audit::rules::Rule;
+use tcpflow_audit::select::{Selection, TopKey, parse_net};
+use tcpflow_audit::tracker::TimelineSelect;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tcpflow-audit",
+    version,
+    about = "The TCP story of every connection in a pcap/pcapng capture: handshakes, per-endpoint states, retransmissions, TIME_WAIT.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub opts: Opts,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// TIME_WAIT report: who closes first, how many sockets each endpoint holds, reuse, diagnosis.
+    TimeWait(Opts),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct Opts {
+    /// Capture file (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
+    #[arg(required = true)]
+    pub capture: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Print the per-segment timeline (ladder) of every selected connection.
+    #[arg(long)]
+    pub timeline: bool,
+
+    /// Select connection ID (repeatable); in table output its timeline is printed.
+    #[arg(long = "conn", value_name = "ID")]
+    pub conns: Vec<u32>,
+
+    /// TIME_WAIT duration: seconds (`60`, `60s`, `2m`) or an OS profile: linux, bsd (60 s), windows, rfc (240 s).
+    #[arg(long = "time-wait", value_name = "DURATION", default_value = "linux")]
+    pub time_wait: String,
+
+    /// Exit with code 1 if RULE matches, e.g. `retransmissions>0`, `outcome=REJ`, `server_time_wait_peak>=1000` (repeatable).
+    #[arg(long = "fail-on", value_name = "RULE")]
+    pub fail_on: Vec<String>,
+
+    /// Only connections with an endpoint at this address (repeatable).
+    #[arg(long = "host", value_name = "IP")]
+    pub hosts: Vec<IpAddr>,
+
+    /// Only connections with an endpoint on this port (repeatable).
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// Only connections with an endpoint in this network, e.g. 10.0.0.0/8 (repeatable).
+    #[arg(long = "net", value_name = "CIDR")]
+    pub nets: Vec<String>,
+
+    /// Only connections with anomalies.
+    #[arg(long)]
+    pub anomalies_only: bool,
+
+    /// Only the N connections with the largest `--top-by` count.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+
+    /// The count `--top` ranks by: retransmissions, dup_acks, packets, bytes, duration, anomalies.
+    #[arg(long = "top-by", value_name = "KEY", default_value = "retransmissions")]
+    pub top_by: String,
+
+    /// No warnings or rule reports on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Everything main needs, validated.
+pub struct Plan {
+    pub input: Input,
+    pub config: Config,
+    pub selection: Selection,
+    pub rules: Vec<Rule>,
+    pub format: Format,
+    pub time_wait_only: bool,
+    pub show_timelines: bool,
+    pub quiet: bool,
+}
+
+pub fn parse_duration(s: &str) -> Result<f64> {
+    let secs = match s.to_ascii_lowercase().as_str() {
+        "linux" | "bsd" => 60.0,
+        "windows" | "rfc" => 240.0,
+        other => {
+            let (num, unit) = match other.strip_suffix("ms") {
+                Some(n) => (n, 0.001),
+                None => match other.strip_suffix('s') {
+                    Some(n) => (n, 1.0),
+                    None => match other.strip_suffix('m') {
+                        Some(n) => (n, 60.0),
+                        None => (other, 1.0),
+                    },
+                },
+            };
+            let v: f64 = num.trim().parse().with_context(|| {
+                format!("--time-wait '{s}': not a duration or profile (linux, bsd, windows, rfc)")
+            })?;
+            v * unit
+        }
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        bail!("--time-wait '{s}': must be positive");
+    }
+    Ok(secs)
+}
+
+impl Cli {
+    pub fn into_plan(self) -> Result<Plan> {
+        let (opts, time_wait_only) = match self.command {
+            Some(Command::TimeWait(o)) => (o, true),
+            None => (self.opts, false),
+        };
+        let capture = opts.capture.context("a capture file is required")?;
+        let time_wait_s = parse_duration(&opts.time_wait)?;
+        let rules = opts
+            .fail_on
+            .iter()
+            .map(|r| Rule::parse(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut nets = Vec::new();
+        for n in &opts.nets {
+            nets.push(
+                parse_net(n)
+                    .with_context(|| format!("--net '{n}': not a network like 10.0.0.0/8"))?,
+            );
+        }
+        let top_key = TopKey::parse(&opts.top_by).with_context(|| format!("--top-by '{}': not one of retransmissions, dup_acks, packets, bytes, duration, anomalies", opts.top_by))?;
+        let show_timelines = opts.timeline || !opts.conns.is_empty();
+        let timeline = if opts.timeline {
+            TimelineSelect::All
+        } else if !opts.conns.is_empty() && opts.format == Format::Table {
+            TimelineSelect::Ids(opts.conns.clone())
+        } else {
+            TimelineSelect::None
+        };
+        Ok(Plan {
+            input: Input::from_arg(&capture),
+            config: Config {
+                time_wait_s,
+                timeline,
+            },
+            selection: Selection {
+                hosts: opts.hosts,
+                ports: opts.ports,
+                nets,
+                ids: opts.conns,
+                anomalies_only: opts.anomalies_only,
+                top: opts.top.map(|n| (n, top_key)),
+            },
+            rules,
+            format: opts.format,
+            time_wait_only,
+            show_timelines,
+            quiet: opts.quiet,
+        })
+    }
+}

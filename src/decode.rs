@@ -1,0 +1,453 @@
+//! Decoding: link layer → IP → TCP, into a [`Segment`] or a counted reason for skipping the frame.
+//!
+//! IP headers are sliced laxly with etherparse so that frames cut by a snaplen still decode; the
+//! TCP payload length always comes from the IP length fields (SPEC.md §1), with the frame's
+//! original length as the fallback where the IP header leaves it out (BIG TCP, TSO captures).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use etherparse::{IpNumber, LaxIpSlice, LenSource};
+use pcap_parser::Linktype;
+
+use crate::capture::Frame;
+use crate::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
+use crate::seq::SeqNumber;
+
+/// Why a frame is not a TCP segment. Each frame gets exactly one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SkipReason {
+    UnsupportedLinkType(i32),
+    /// A pcapng packet naming an interface that was never described.
+    BadInterface,
+    NonIp(u16),
+    NonTcp(u8),
+    /// IP fragments are counted, not reassembled.
+    IpFragment,
+    /// Cut by the snaplen before the end of the 20-byte TCP header.
+    Truncated,
+    Malformed(&'static str),
+}
+
+impl SkipReason {
+    /// The key used in the JSON `skipped` object.
+    pub fn key(self) -> &'static str {
+        match self {
+            SkipReason::UnsupportedLinkType(_) => "unsupported_link_type",
+            SkipReason::BadInterface => "bad_interface",
+            SkipReason::NonIp(_) => "non_ip",
+            SkipReason::NonTcp(_) => "non_tcp",
+            SkipReason::IpFragment => "ip_fragment",
+            SkipReason::Truncated => "truncated",
+            SkipReason::Malformed(_) => "malformed",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            SkipReason::UnsupportedLinkType(lt) => write!(f, "link type {lt} ({:?})", Linktype(lt)),
+            SkipReason::BadInterface => write!(f, "undescribed pcapng interface"),
+            SkipReason::NonIp(et) => write!(f, "{}", ether_type_name(et)),
+            SkipReason::NonTcp(p) => write!(f, "{}", ip_protocol_name(p)),
+            SkipReason::IpFragment => write!(f, "IP fragment"),
+            SkipReason::Truncated => write!(f, "TCP header cut by the snaplen"),
+            SkipReason::Malformed(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+fn ether_type_name(et: u16) -> String {
+    match et {
+        0x0806 => "ARP".into(),
+        0x8035 => "RARP".into(),
+        0x88cc => "LLDP".into(),
+        0x8847 | 0x8848 => "MPLS".into(),
+        0x8863 | 0x8864 => "PPPoE".into(),
+        0x0000..=0x05ff => "802.3 LLC".into(),
+        _ => format!("ethertype 0x{et:04x}"),
+    }
+}
+
+fn ip_protocol_name(p: u8) -> String {
+    match p {
+        1 => "ICMP".into(),
+        2 => "IGMP".into(),
+        17 => "UDP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        58 => "ICMPv6".into(),
+        132 => "SCTP".into(),
+        _ => format!("IP protocol {p}"),
+    }
+}
+
+pub type Decoded = Result<Segment, SkipReason>;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// GTP-U carries user IP packets over UDP (3GPP TS 29.281); one level is opened.
+const GTP_U_PORT: u16 = 2152;
+
+pub fn decode(frame: &Frame) -> Decoded {
+    let Some(link) = frame.link_type else {
+        return Err(SkipReason::BadInterface);
+    };
+    let ip = link_payload(link, frame.data)?;
+    decode_ip(frame, ip, true)
+}
+
+/// Strip the link layer, returning the IP packet.
+fn link_payload(link: Linktype, data: &[u8]) -> Result<&[u8], SkipReason> {
+    const TOO_SHORT: SkipReason = SkipReason::Malformed("frame shorter than its link header");
+    match link.0 {
+        // EN10MB, with 802.1Q / 802.1ad / QinQ tags
+        1 => {
+            let mut ether_type = be16(data, 12).ok_or(TOO_SHORT)?;
+            let mut offset = 14;
+            while matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+                ether_type = be16(data, offset + 2).ok_or(TOO_SHORT)?;
+                offset += 4;
+            }
+            by_ether_type(ether_type, &data[offset..])
+        }
+        // LINUX_SLL: the protocol is the last field of the 16-byte header.
+        113 => by_ether_type(
+            be16(data, 14).ok_or(TOO_SHORT)?,
+            data.get(16..).ok_or(TOO_SHORT)?,
+        ),
+        // LINUX_SLL2: the protocol is the first field of the 20-byte header.
+        276 => by_ether_type(
+            be16(data, 0).ok_or(TOO_SHORT)?,
+            data.get(20..).ok_or(TOO_SHORT)?,
+        ),
+        // NULL (host byte order) and LOOP (network byte order): a 4-byte address family.
+        0 | 108 => {
+            let family = data.get(..4).ok_or(TOO_SHORT)?;
+            let af = if family[0] == 0 && family[1] == 0 {
+                family[3]
+            } else {
+                family[0]
+            };
+            match af {
+                2 | 10 | 24 | 28 | 30 => Ok(&data[4..]),
+                _ => Err(SkipReason::NonIp(u16::from(af))),
+            }
+        }
+        // RAW (101, and 12/14 on some BSDs), IPV4 (228), IPV6 (229)
+        12 | 14 | 101 | 228 | 229 => Ok(data),
+        other => Err(SkipReason::UnsupportedLinkType(other)),
+    }
+}
+
+fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<&[u8], SkipReason> {
+    match ether_type {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Ok(payload),
+        other => Err(SkipReason::NonIp(other)),
+    }
+}
+
+fn decode_ip<'a>(frame: &Frame<'a>, ip: &'a [u8], open_tunnels: bool) -> Decoded {
+    let (slice, _ext_err) =
+        LaxIpSlice::from_slice(ip).map_err(|_| SkipReason::Malformed("bad IP header"))?;
+    let payload = slice.payload();
+    if payload.fragmented {
+        return Err(SkipReason::IpFragment);
+    }
+    let (src_ip, dst_ip) = (slice.source_addr(), slice.destination_addr());
+    if payload.ip_number == IpNumber::UDP {
+        if open_tunnels && let Some(inner) = gtp_u_payload(payload.payload) {
+            return decode_ip(frame, inner, false);
+        }
+        return Err(SkipReason::NonTcp(17));
+    }
+    if payload.ip_number != IpNumber::TCP {
+        return Err(SkipReason::NonTcp(payload.ip_number.0));
+    }
+
+    // Length of the IP payload on the wire.
+    let declared = if payload.incomplete {
+        match &slice {
+            LaxIpSlice::Ipv4(v4) => {
+                let h = v4.header();
+                let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
+                usize::from(h.total_len()).saturating_sub(h.slice().len() + auth)
+            }
+            LaxIpSlice::Ipv6(v6) => usize::from(v6.header().payload_length())
+                .saturating_sub(v6.extensions().slice().len()),
+        }
+    } else if payload.len_source == LenSource::Slice {
+        // The IP header gives no length (IPv4 total length 0, IPv6 jumbogram): use the frame's
+        // original length.
+        let offset = payload.payload.as_ptr() as usize - frame.data.as_ptr() as usize;
+        (frame.orig_len as usize)
+            .saturating_sub(offset)
+            .max(payload.payload.len())
+    } else {
+        payload.payload.len()
+    };
+    decode_tcp(payload.payload, declared, src_ip, dst_ip)
+}
+
+fn decode_tcp(
+    t: &[u8],
+    declared: usize,
+    src_ip: std::net::IpAddr,
+    dst_ip: std::net::IpAddr,
+) -> Decoded {
+    if t.len() < 20 {
+        return Err(if declared >= 20 {
+            SkipReason::Truncated
+        } else {
+            SkipReason::Malformed("IP payload shorter than a TCP header")
+        });
+    }
+    let header_len = usize::from(t[12] >> 4) * 4;
+    if header_len < 20 {
+        return Err(SkipReason::Malformed("TCP data offset below 5"));
+    }
+    if header_len > declared {
+        return Err(SkipReason::Malformed(
+            "TCP header longer than the IP payload",
+        ));
+    }
+    let captured_options = &t[20..header_len.min(t.len())];
+    let mut options = parse_options(captured_options);
+    if header_len > t.len() {
+        options.incomplete = true;
+    }
+    Ok(Segment {
+        src: SocketAddr::new(src_ip, u16::from_be_bytes([t[0], t[1]])),
+        dst: SocketAddr::new(dst_ip, u16::from_be_bytes([t[2], t[3]])),
+        seq: SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
+        ack: SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
+        flags: TcpFlags(t[13]),
+        window: u16::from_be_bytes([t[14], t[15]]),
+        payload_len: (declared - header_len) as u32,
+        options,
+    })
+}
+
+/// Parse the options this tool uses; stop quietly at the first malformed or cut option.
+pub fn parse_options(mut b: &[u8]) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    while let Some(&kind) = b.first() {
+        match kind {
+            0 => break,
+            1 => {
+                b = &b[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = b.get(1) else {
+            o.incomplete = true;
+            break;
+        };
+        let len = usize::from(len);
+        if len < 2 || len > b.len() {
+            o.incomplete = true;
+            break;
+        }
+        let body = &b[2..len];
+        match (kind, body.len()) {
+            (2, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+            (3, 1) => o.window_scale = Some(body[0]),
+            (4, 0) => o.sack_permitted = true,
+            (5, n) if n % 8 == 0 => {
+                for chunk in body.chunks_exact(8).take(4) {
+                    o.sack[usize::from(o.sack_count)] = SackBlock {
+                        left: SeqNumber(u32::from_be_bytes([
+                            chunk[0], chunk[1], chunk[2], chunk[3],
+                        ])),
+                        right: SeqNumber(u32::from_be_bytes([
+                            chunk[4], chunk[5], chunk[6], chunk[7],
+                        ])),
+                    };
+                    o.sack_count += 1;
+                }
+            }
+            (8, 8) => {
+                o.timestamps = Some((
+                    u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                    u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                ))
+            }
+            _ => {}
+        }
+        b = &b[len..];
+    }
+    o
+}
+
+/// The IP packet inside a GTP-U G-PDU, if `udp` is one.
+fn gtp_u_payload(udp: &[u8]) -> Option<&[u8]> {
+    let (sport, dport) = (be16(udp, 0)?, be16(udp, 2)?);
+    if sport != GTP_U_PORT && dport != GTP_U_PORT {
+        return None;
+    }
+    let gtp = udp.get(8..)?;
+    let flags = *gtp.first()?;
+    // Version 1, protocol type GTP, message type 255 (G-PDU).
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *gtp.get(1)? != 0xff {
+        return None;
+    }
+    let mut offset = 8;
+    if flags & 0x07 != 0 {
+        let mut next_ext = *gtp.get(11)?;
+        offset = 12;
+        while next_ext != 0 {
+            let units = usize::from(*gtp.get(offset)?);
+            if units == 0 {
+                return None;
+            }
+            offset += units * 4;
+            next_ext = *gtp.get(offset - 1)?;
+        }
+    }
+    let inner = gtp.get(offset..)?;
+    matches!(inner.first()? >> 4, 4 | 6).then_some(inner)
+}
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn ipv4_tcp(total_len: u16, tcp_header: &[u8]) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p[2..4].copy_from_slice(&total_len.to_be_bytes());
+        p.extend_from_slice(tcp_header);
+        p
+    }
+
+    fn tcp_header(data_offset_words: u8, flags: u8) -> Vec<u8> {
+        let mut h = vec![
+            0x1f,
+            0x90,
+            0x00,
+            0x50,
+            0xff,
+            0xff,
+            0xff,
+            0xf0,
+            0,
+            0,
+            0,
+            1,
+            data_offset_words << 4,
+            flags,
+            0xff,
+            0xff,
+            0,
+            0,
+            0,
+            0,
+        ];
+        h.resize(usize::from(data_offset_words) * 4, 1); // NOP padding
+        h
+    }
+
+    fn frame(data: &[u8], link: i32, orig_len: u32) -> Frame<'_> {
+        Frame {
+            number: 1,
+            ts: Timestamp::ZERO,
+            link_type: Some(Linktype(link)),
+            data,
+            orig_len,
+        }
+    }
+
+    #[test]
+    fn payload_length_comes_from_ip_header_when_cut_by_snaplen() {
+        let pkt = ipv4_tcp(20 + 20 + 1448, &tcp_header(5, 0x10));
+        let f = frame(&pkt, 228, 1488);
+        let seg = decode(&f).unwrap();
+        assert_eq!(seg.payload_len, 1448);
+        assert_eq!(seg.seq, SeqNumber(0xffff_fff0));
+        assert_eq!(seg.src.port(), 8080);
+    }
+
+    #[test]
+    fn ipv4_total_length_zero_uses_frame_length() {
+        let pkt = ipv4_tcp(0, &tcp_header(5, 0x18));
+        let f = frame(&pkt, 228, 80_040);
+        assert_eq!(decode(&f).unwrap().payload_len, 80_000);
+    }
+
+    #[test]
+    fn tcp_header_cut_is_truncated() {
+        let pkt = ipv4_tcp(60, &tcp_header(5, 0x10)[..10]);
+        assert_eq!(decode(&frame(&pkt, 228, 60)), Err(SkipReason::Truncated));
+    }
+
+    #[test]
+    fn options_cut_by_snaplen_still_decode() {
+        let mut h = tcp_header(8, 0x02);
+        h[20..24].copy_from_slice(&[2, 4, 0x05, 0xb4]); // MSS 1460
+        h[24..27].copy_from_slice(&[3, 3, 7]); // wscale 7
+        let pkt = ipv4_tcp(20 + 32, &h[..28]);
+        let seg = decode(&frame(&pkt, 228, 52)).unwrap();
+        assert_eq!(seg.options.mss, Some(1460));
+        assert_eq!(seg.options.window_scale, Some(7));
+        assert!(seg.options.incomplete);
+        assert_eq!(seg.payload_len, 0);
+    }
+
+    #[test]
+    fn vlan_qinq_ethernet() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2, 0x08, 0x00]);
+        f.extend_from_slice(&ipv4_tcp(40, &tcp_header(5, 0x10)));
+        let len = f.len() as u32;
+        assert!(decode(&frame(&f, 1, len)).is_ok());
+    }
+
+    #[test]
+    fn non_ip_and_unknown_links_are_named() {
+        let mut arp = vec![0u8; 12];
+        arp.extend_from_slice(&[0x08, 0x06, 0, 0]);
+        assert_eq!(decode(&frame(&arp, 1, 16)), Err(SkipReason::NonIp(0x0806)));
+        assert_eq!(
+            decode(&frame(&arp, 105, 16)),
+            Err(SkipReason::UnsupportedLinkType(105))
+        );
+        assert_eq!(SkipReason::NonIp(0x0806).to_string(), "ARP");
+    }
+
+    #[test]
+    fn sack_and_timestamps() {
+        let opts = [
+            1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 9, 1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 20,
+        ];
+        let o = parse_options(&opts);
+        assert_eq!(o.timestamps, Some((5, 9)));
+        assert_eq!(
+            o.sack_blocks(),
+            &[SackBlock {
+                left: SeqNumber(10),
+                right: SeqNumber(20)
+            }]
+        );
+        assert!(!o.incomplete);
+        let bad = parse_options(&[2, 9, 0]);
+        assert!(bad.incomplete);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for len in 0..80 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            for link in [0, 1, 12, 101, 108, 113, 228, 229, 276] {
+                let _ = decode(&frame(&data, link, len as u32));
+            }
+        }
+    }
+}

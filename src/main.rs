@@ -1,0 +1,148 @@
+//! The thin binary: parse the command line, run the audit, write the chosen report, map the
+//! outcome to an exit code (0 analysed, 1 a --fail-on rule matched, 2 unusable input).
+
+mod cli;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Format, Plan};
+use tcpflow_audit::audit::{Audit, audit};
+use tcpflow_audit::connection::Connection;
+use tcpflow_audit::report::{csv, json, table, timeline};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let plan = match cli.into_plan() {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("tcpflow-audit: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let audit = match audit(&plan.input, &plan.config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tcpflow-audit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let selected = plan.selection.apply(&audit.connections);
+    if !plan.quiet && plan.format != Format::Table {
+        for w in &audit.capture.warnings {
+            eprintln!("tcpflow-audit: warning: {w}");
+        }
+    }
+    match write_report(&plan, &audit, &selected) {
+        Ok(()) => {}
+        // A reader that went away (`| head`) is not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcpflow-audit: cannot write the report: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if check_rules(&plan, &audit, &selected) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let digits = a.capture.ts_digits;
+    match plan.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &json::document(a, selected))?;
+            writeln!(out)?;
+        }
+        Format::Jsonl => {
+            for c in selected {
+                serde_json::to_writer(&mut out, &json::connection(c, digits))?;
+                writeln!(out)?;
+            }
+        }
+        Format::Csv => {
+            writeln!(out, "{}", csv::HEADER)?;
+            for c in selected {
+                writeln!(out, "{}", csv::row(c, digits))?;
+            }
+        }
+        Format::Table if plan.time_wait_only => {
+            write!(out, "{}", table::summary(a))?;
+            writeln!(out)?;
+            write!(out, "{}", table::time_wait(a, 20))?;
+        }
+        Format::Table => {
+            write!(out, "{}", table::summary(a))?;
+            writeln!(out)?;
+            if !selected.is_empty() {
+                writeln!(out, "{}", table::connections_table(a, selected))?;
+            }
+            let patterns = table::patterns(a);
+            if !patterns.is_empty() {
+                writeln!(out)?;
+                write!(out, "{patterns}")?;
+            }
+            if a.time_wait.by_endpoint.iter().any(|e| e.entered > 0) {
+                writeln!(out)?;
+                write!(out, "{}", table::time_wait(a, 10))?;
+            }
+            if plan.show_timelines {
+                for c in selected {
+                    writeln!(out)?;
+                    write!(out, "{}", timeline::render(c))?;
+                }
+            }
+        }
+    }
+    out.flush()
+}
+
+/// Report every matched rule on stderr; true if any matched.
+fn check_rules(plan: &Plan, a: &Audit, selected: &[&Connection]) -> bool {
+    let mut matched = false;
+    for rule in &plan.rules {
+        if rule.is_capture_wide() {
+            if rule.matches_capture(a) {
+                matched = true;
+                if !plan.quiet {
+                    eprintln!("tcpflow-audit: rule '{rule}' matched the capture");
+                }
+            }
+            continue;
+        }
+        let hits: Vec<u32> = selected
+            .iter()
+            .filter(|c| rule.matches_connection(c))
+            .map(|c| c.id)
+            .collect();
+        if !hits.is_empty() {
+            matched = true;
+            if !plan.quiet {
+                let shown: Vec<String> = hits.iter().take(20).map(|i| i.to_string()).collect();
+                let more = if hits.len() > 20 {
+                    format!(" and {} more", hits.len() - 20)
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "tcpflow-audit: rule '{rule}' matched {} connection(s): {}{more}",
+                    hits.len(),
+                    shown.join(", ")
+                );
+            }
+        }
+    }
+    matched
+}

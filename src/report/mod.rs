@@ -1,0 +1,13 @@
+//! Reports: each output format is a writer over the finished [`Audit`](crate::audit::Audit).
+
+pub mod csv;
+pub mod json;
+pub mod table;
+pub mod timeline;
+
+use std::net::SocketAddr;
+
+/// `ip:port`, IPv6 as `[addr]:port` (SPEC.md §8).
+pub fn endpoint(a: SocketAddr) -> String {
+    a.to_string()
+}

@@ -1,0 +1,247 @@
+//! The default human report: capture summary, one row per connection, patterns and the TIME_WAIT
+//! section when TIME_WAIT matters.
+
+use std::fmt::Write as _;
+
+use comfy_table::{ContentArrangement, Table, presets};
+
+use crate::audit::Audit;
+use crate::connection::Connection;
+use crate::report::endpoint;
+use crate::time_wait::EndpointTimeWait;
+
+pub fn summary(a: &Audit) -> String {
+    let mut s = String::new();
+    let c = &a.capture;
+    let gz = if c.gzip { ", gzip" } else { "" };
+    let order = if c.big_endian {
+        "big-endian"
+    } else {
+        "little-endian"
+    };
+    let _ = writeln!(
+        s,
+        "Capture: {} ({} {order}{gz}, {} section(s), {} interface(s))",
+        c.file,
+        c.format,
+        c.sections.max(1),
+        c.interfaces
+    );
+    let span = match (a.first_ts, a.last_ts) {
+        (Some(f), Some(l)) => format!(
+            "{} .. {} ({:.3} s)",
+            f.display(c.ts_digits),
+            l.display(c.ts_digits),
+            l.secs_since(f)
+        ),
+        _ => "no frames".into(),
+    };
+    let _ = writeln!(s, "Time:    {span}");
+    let _ = writeln!(
+        s,
+        "Frames:  {} = {} TCP segments + {} skipped; {} connections",
+        c.frames,
+        a.tcp_segments,
+        a.skipped_total(),
+        a.connections.len()
+    );
+    for (reason, n) in &a.skipped {
+        let _ = writeln!(s, "         skipped {n:>6} {} ({reason})", reason.key());
+    }
+    for w in &c.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+pub fn connections_table(a: &Audit, conns: &[&Connection]) -> String {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    t.set_header(vec![
+        "id",
+        "client",
+        "server",
+        "start s",
+        "dur s",
+        "pkts c/s",
+        "bytes c/s",
+        "handshake",
+        "close",
+        "TIME_WAIT",
+        "outcome",
+        "retrans c/s",
+        "dupack c/s",
+        "anomalies",
+    ]);
+    let origin = a.first_ts.unwrap_or_default();
+    for c in conns {
+        let (cl, sv) = (&c.dirs[c.client], &c.dirs[c.server()]);
+        let handshake = match (c.syn_to_synack_ms(), c.synack_to_ack_ms()) {
+            (Some(x), Some(y)) if c.handshake_valid() => format!("ok {:.3} ms", x + y),
+            (Some(x), Some(y)) => format!("BAD {:.3} ms", x + y),
+            _ if cl.isn.is_some() && sv.isn.is_none() => format!("SYN x{}", cl.syn_count),
+            _ if cl.isn.is_none() && sv.isn.is_none() => "not seen".into(),
+            _ => "partial".into(),
+        };
+        let close = match (c.close_initiator(), c.reset_by()) {
+            (Some(who), _) => format!("{who} FIN"),
+            (None, Some(who)) => format!("{who} RST"),
+            (None, None) => "-".into(),
+        };
+        t.add_row(vec![
+            c.id.to_string(),
+            endpoint(c.addrs[c.client]),
+            endpoint(c.addrs[c.server()]),
+            format!("{:.3}", c.first_ts.secs_since(origin)),
+            format!("{:.3}", c.last_ts.secs_since(c.first_ts)),
+            format!("{}/{}", cl.stats.packets, sv.stats.packets),
+            format!("{}/{}", cl.stats.payload_bytes, sv.stats.payload_bytes),
+            handshake,
+            close,
+            c.time_wait_holder().unwrap_or("-").to_string(),
+            c.conn_state().to_string(),
+            format!("{}/{}", cl.stats.retransmissions, sv.stats.retransmissions),
+            format!("{}/{}", cl.stats.dup_acks, sv.stats.dup_acks),
+            c.anomaly_count().to_string(),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn patterns(a: &Audit) -> String {
+    let mut s = String::new();
+    for p in &a.patterns {
+        let ids: Vec<String> = p
+            .connections
+            .iter()
+            .take(12)
+            .map(|i| i.to_string())
+            .collect();
+        let more = if p.connections.len() > 12 {
+            format!(" … (+{})", p.connections.len() - 12)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "Pattern {}: {} [connections {}{more}]",
+            p.kind,
+            p.summary,
+            ids.join(", ")
+        );
+    }
+    s
+}
+
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+pub fn sparkline(series: &[u32]) -> String {
+    let max = series.iter().copied().max().unwrap_or(0).max(1);
+    series
+        .iter()
+        .map(|&v| {
+            if v == 0 {
+                ' '
+            } else {
+                SPARK[((v as usize * 7) / max as usize).min(7)]
+            }
+        })
+        .collect()
+}
+
+/// The TIME_WAIT report (also the `time-wait` command's output).
+pub fn time_wait(a: &Audit, limit: usize) -> String {
+    let tw = &a.time_wait;
+    let mut s = String::new();
+    let _ = writeln!(s, "TIME_WAIT (duration {:.0} s)", tw.duration_s);
+    if tw.by_endpoint.is_empty() {
+        let _ = writeln!(s, "  no endpoint closed actively or entered TIME_WAIT");
+        return s;
+    }
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    t.set_header(vec![
+        "endpoint",
+        "role",
+        "conns",
+        "active/passive close",
+        "entered",
+        "peak",
+        "peak at s",
+        "held at end",
+        "reused",
+        "held over time",
+    ]);
+    let origin = a.first_ts.unwrap_or_default();
+    for e in tw.by_endpoint.iter().take(limit) {
+        t.add_row(vec![
+            endpoint(e.endpoint),
+            e.role.to_string(),
+            e.connections.to_string(),
+            format!("{}/{}", e.closed_actively, e.closed_passively),
+            e.entered.to_string(),
+            e.peak.to_string(),
+            e.peak_ts
+                .map_or("-".into(), |t| format!("{:.3}", t.secs_since(origin))),
+            e.held_at_end.to_string(),
+            e.reused.to_string(),
+            format!("|{}|", sparkline(&e.series)),
+        ]);
+    }
+    let _ = writeln!(s, "{t}");
+    if tw.by_endpoint.len() > limit {
+        let _ = writeln!(s, "  … {} more endpoints", tw.by_endpoint.len() - limit);
+    }
+    for e in tw.by_endpoint.iter().filter(|e| !e.diagnosis.is_empty()) {
+        diagnosis(&mut s, e);
+    }
+    let reuses: Vec<&Connection> = a.connections.iter().filter(|c| c.reuse.is_some()).collect();
+    if !reuses.is_empty() {
+        let _ = writeln!(
+            s,
+            "4-tuple reuse during TIME_WAIT: {} connection(s)",
+            reuses.len()
+        );
+        for c in reuses.iter().take(limit) {
+            if let Some(r) = &c.reuse {
+                let verdict = if r.acceptable {
+                    "acceptable"
+                } else {
+                    "NOT acceptable"
+                };
+                let _ = writeln!(
+                    s,
+                    "  conn {} reuses conn {} ({} held it {:.1} s): {verdict} — {}; capture shows: {}",
+                    c.id, r.previous, r.holder_addr, r.held_for_s, r.reason, r.outcome
+                );
+            }
+        }
+    }
+    for e in tw
+        .by_endpoint
+        .iter()
+        .filter(|e| e.role == "server" && e.peer_ports > 1)
+        .take(limit)
+    {
+        if let Some(f) = e.fastest_port_reuse_s {
+            let _ = writeln!(
+                s,
+                "Client ports toward {}: {} distinct peer address:port pairs over {} connections; fastest reuse of one after {:.3} s",
+                endpoint(e.endpoint),
+                e.peer_ports,
+                e.connections,
+                f
+            );
+        }
+    }
+    s
+}
+
+fn diagnosis(s: &mut String, e: &EndpointTimeWait) {
+    let _ = writeln!(s, "Diagnosis for {}:", endpoint(e.endpoint));
+    for line in &e.diagnosis {
+        let _ = writeln!(s, "  - {line}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Round-trip time: samples by Karn's rule and the RFC 6298 estimator (the course notes'
+//! EstimatedRTT with α = 1/8 and DevRTT with β = 1/4; TimeoutInterval = SRTT + 4·RTTVAR).
+
+use crate::seq::SeqNumber;
+use crate::time::Timestamp;
+
+/// RFC 6298 §2.4: "Whenever RTO is computed, if it is less than 1 second, then the RTO SHOULD be
+/// rounded up to 1 second."
+pub const RFC_RTO_FLOOR_MS: f64 = 1000.0;
+/// Linux's TCP_RTO_MIN.
+pub const LINUX_RTO_FLOOR_MS: f64 = 200.0;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RttEstimator {
+    pub samples: u32,
+    pub srtt_ms: f64,
+    pub rttvar_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+impl RttEstimator {
+    pub fn sample(&mut self, r_ms: f64) {
+        if self.samples == 0 {
+            self.srtt_ms = r_ms;
+            self.rttvar_ms = r_ms / 2.0;
+            self.min_ms = r_ms;
+            self.max_ms = r_ms;
+        } else {
+            // RFC 6298 §2.3: RTTVAR first, with the old SRTT.
+            self.rttvar_ms = 0.75 * self.rttvar_ms + 0.25 * (self.srtt_ms - r_ms).abs();
+            self.srtt_ms = 0.875 * self.srtt_ms + 0.125 * r_ms;
+            self.min_ms = self.min_ms.min(r_ms);
+            self.max_ms = self.max_ms.max(r_ms);
+        }
+        self.samples += 1;
+    }
+
+    /// SRTT + 4·RTTVAR, floored; `None` before the first sample.
+    pub fn rto_ms(&self, floor_ms: f64) -> Option<f64> {
+        (self.samples > 0).then(|| (self.srtt_ms + 4.0 * self.rttvar_ms).max(floor_ms))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Timed {
+    end: SeqNumber,
+    sent: Timestamp,
+    retransmitted: bool,
+}
+
+const RING: usize = 32;
+
+/// Segments in flight awaiting their first covering ACK. A fixed ring: when more than `RING`
+/// segments are outstanding the oldest are forgotten (fewer samples, never a wrong one).
+#[derive(Clone, Debug, Default)]
+pub struct RttSampler {
+    ring: [Timed; RING],
+    head: usize,
+    len: usize,
+    pub estimator: RttEstimator,
+}
+
+impl RttSampler {
+    pub fn on_send(&mut self, end: SeqNumber, ts: Timestamp) {
+        let slot = (self.head + self.len) % RING;
+        self.ring[slot] = Timed {
+            end,
+            sent: ts,
+            retransmitted: false,
+        };
+        if self.len == RING {
+            self.head = (self.head + 1) % RING;
+        } else {
+            self.len += 1;
+        }
+    }
+
+    /// Karn's rule: a segment resent is never sampled.
+    pub fn on_retransmit(&mut self, seq: SeqNumber, end: SeqNumber) {
+        for i in 0..self.len {
+            let t = &mut self.ring[(self.head + i) % RING];
+            if t.end > seq && t.end - 1 < end {
+                t.retransmitted = true;
+            }
+        }
+        // A segment spanning the retransmitted range but ending later keeps its sample unless it
+        // was the one resent; ranges are marked by their end, which is what an ACK covers.
+    }
+
+    /// An ACK that moved the left edge to `ack`; returns the sample it yields, if any.
+    pub fn on_ack(&mut self, ack: SeqNumber, ts: Timestamp) -> Option<f64> {
+        let mut newest: Option<Timed> = None;
+        while self.len > 0 && self.ring[self.head].end <= ack {
+            newest = Some(self.ring[self.head]);
+            self.head = (self.head + 1) % RING;
+            self.len -= 1;
+        }
+        let t = newest?;
+        if t.retransmitted || ts < t.sent {
+            return None;
+        }
+        let r = ts.millis_since(t.sent);
+        self.estimator.sample(r);
+        Some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimator_follows_rfc6298() {
+        let mut e = RttEstimator::default();
+        e.sample(100.0);
+        assert_eq!((e.srtt_ms, e.rttvar_ms), (100.0, 50.0));
+        assert_eq!(e.rto_ms(0.0), Some(300.0));
+        assert_eq!(e.rto_ms(RFC_RTO_FLOOR_MS), Some(1000.0));
+        e.sample(200.0);
+        assert_eq!(e.rttvar_ms, 0.75 * 50.0 + 0.25 * 100.0);
+        assert_eq!(e.srtt_ms, 0.875 * 100.0 + 0.125 * 200.0);
+        assert_eq!((e.min_ms, e.max_ms, e.samples), (100.0, 200.0, 2));
+    }
+
+    #[test]
+    fn karn_skips_retransmitted_segments() {
+        let base = SeqNumber(u32::MAX - 100);
+        let t0 = Timestamp::from_secs_nanos(1, 0);
+        let mut s = RttSampler::default();
+        s.on_send(base + 100, t0);
+        s.on_retransmit(base, base + 100);
+        assert_eq!(s.on_ack(base + 100, t0.plus_secs(0.5)), None);
+        s.on_send(base + 200, t0.plus_secs(1.0));
+        assert_eq!(
+            s.on_ack(base + 200, t0.plus_secs(1.05)).map(|r| r.round()),
+            Some(50.0)
+        );
+    }
+
+    #[test]
+    fn cumulative_ack_samples_the_newest_covered_segment() {
+        let base = SeqNumber(10);
+        let t0 = Timestamp::from_secs_nanos(1, 0);
+        let mut s = RttSampler::default();
+        s.on_send(base + 10, t0);
+        s.on_send(base + 20, t0.plus_secs(0.010));
+        let r = s.on_ack(base + 20, t0.plus_secs(0.030)).unwrap();
+        assert!((r - 20.0).abs() < 1e-6);
+        assert_eq!(s.estimator.samples, 1);
+    }
+}

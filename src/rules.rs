@@ -1,0 +1,328 @@
+//! `--fail-on` rules: `<field><op><value>` over a connection's facts or the capture's, for CI.
+//!
+//! Per-connection fields: `retransmissions`, `fast_retransmissions`, `rto_retransmissions`,
+//! `spurious_retransmissions`, `dup_acks`, `zero_window`, `zero_window_probes`, `keep_alives`,
+//! `resets`, `out_of_order`, `packets`, `bytes`, `anomalies` (summed over both endpoints, or
+//! one endpoint with a `client.`/`server.` prefix), `handshake_ms`, `duration_s`, `outcome`,
+//! `close_initiator`, `time_wait`. Capture fields: `connections`, `skipped`,
+//! `server_time_wait_peak`, `time_wait_peak`, `time_wait_held_at_end`.
+
+use std::fmt;
+
+use crate::analysis::DirStats;
+use crate::audit::Audit;
+use crate::connection::Connection;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Eq => "=",
+            Op::Ne => "!=",
+        }
+    }
+
+    fn holds_num(self, a: f64, b: f64) -> bool {
+        match self {
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Num(f64),
+    Text(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    Both,
+    Client,
+    Server,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub text: String,
+    field: String,
+    scope: Scope,
+    op: Op,
+    value: Value,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct RuleError(pub String);
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+const COUNT_FIELDS: &[&str] = &[
+    "retransmissions",
+    "fast_retransmissions",
+    "rto_retransmissions",
+    "spurious_retransmissions",
+    "dup_acks",
+    "zero_window",
+    "zero_window_probes",
+    "keep_alives",
+    "resets",
+    "out_of_order",
+    "packets",
+    "bytes",
+    "anomalies",
+];
+const CONN_FIELDS: &[&str] = &[
+    "handshake_ms",
+    "duration_s",
+    "outcome",
+    "close_initiator",
+    "time_wait",
+];
+const CAPTURE_FIELDS: &[&str] = &[
+    "connections",
+    "skipped",
+    "server_time_wait_peak",
+    "time_wait_peak",
+    "time_wait_held_at_end",
+];
+const TEXT_FIELDS: &[&str] = &["outcome", "close_initiator", "time_wait"];
+
+impl Rule {
+    pub fn parse(text: &str) -> Result<Rule, RuleError> {
+        let ops = [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("!=", Op::Ne),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+            ("=", Op::Eq),
+        ];
+        let (pos, sym, op) = ops
+            .iter()
+            .filter_map(|&(sym, op)| text.find(sym).map(|p| (p, sym, op)))
+            .min_by_key(|&(p, sym, _)| (p, usize::MAX - sym.len()))
+            .ok_or_else(|| {
+                RuleError(format!(
+                    "rule '{text}': no comparison (use >, >=, <, <=, = or !=)"
+                ))
+            })?;
+        let lhs = text[..pos].trim();
+        let rhs = text[pos + sym.len()..].trim();
+        let (scope, field) = match lhs.split_once('.') {
+            Some(("client", f)) => (Scope::Client, f),
+            Some(("server", f)) => (Scope::Server, f),
+            Some((prefix, _)) => {
+                return Err(RuleError(format!(
+                    "rule '{text}': unknown prefix '{prefix}' (use client. or server.)"
+                )));
+            }
+            None => (Scope::Both, lhs),
+        };
+        let known = COUNT_FIELDS.contains(&field)
+            || (scope == Scope::Both
+                && (CONN_FIELDS.contains(&field) || CAPTURE_FIELDS.contains(&field)));
+        if !known {
+            return Err(RuleError(format!("rule '{text}': unknown field '{lhs}'")));
+        }
+        if rhs.is_empty() {
+            return Err(RuleError(format!(
+                "rule '{text}': missing value after '{sym}'"
+            )));
+        }
+        let value = if TEXT_FIELDS.contains(&field) {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(RuleError(format!("rule '{text}': '{field}' takes = or !=")));
+            }
+            Value::Text(rhs.to_string())
+        } else {
+            Value::Num(
+                rhs.parse()
+                    .map_err(|_| RuleError(format!("rule '{text}': '{rhs}' is not a number")))?,
+            )
+        };
+        Ok(Rule {
+            text: text.to_string(),
+            field: field.to_string(),
+            scope,
+            op,
+            value,
+        })
+    }
+
+    pub fn is_capture_wide(&self) -> bool {
+        CAPTURE_FIELDS.contains(&self.field.as_str())
+    }
+
+    fn compare(&self, actual: Option<Value>) -> bool {
+        match (actual, &self.value) {
+            (Some(Value::Num(a)), Value::Num(b)) => self.op.holds_num(a, *b),
+            (Some(Value::Text(a)), Value::Text(b)) => {
+                (a.eq_ignore_ascii_case(b)) == (self.op == Op::Eq)
+            }
+            (None, Value::Text(_)) => self.op == Op::Ne,
+            _ => false,
+        }
+    }
+
+    pub fn matches_connection(&self, c: &Connection) -> bool {
+        let count = |s: &DirStats| -> f64 {
+            match self.field.as_str() {
+                "retransmissions" => s.retransmissions.into(),
+                "fast_retransmissions" => s.fast_retransmissions.into(),
+                "rto_retransmissions" => s.rto_retransmissions.into(),
+                "spurious_retransmissions" => s.spurious_retransmissions.into(),
+                "dup_acks" => s.dup_acks.into(),
+                "zero_window" => s.zero_window.into(),
+                "zero_window_probes" => s.zero_window_probes.into(),
+                "keep_alives" => s.keep_alives.into(),
+                "resets" => s.resets.into(),
+                "out_of_order" => s.out_of_order.into(),
+                "packets" => s.packets as f64,
+                "bytes" => s.payload_bytes as f64,
+                _ => 0.0,
+            }
+        };
+        let (cl, sv) = (&c.dirs[c.client].stats, &c.dirs[c.server()].stats);
+        let actual = match self.field.as_str() {
+            "anomalies" => {
+                let by = |side: usize| {
+                    c.events
+                        .iter()
+                        .filter(|e| e.kind.is_anomaly() && e.side == Some(side))
+                        .count() as f64
+                };
+                Some(Value::Num(match self.scope {
+                    Scope::Both => c.anomaly_count() as f64,
+                    Scope::Client => by(c.client),
+                    Scope::Server => by(c.server()),
+                }))
+            }
+            f if COUNT_FIELDS.contains(&f) => Some(Value::Num(match self.scope {
+                Scope::Both => count(cl) + count(sv),
+                Scope::Client => count(cl),
+                Scope::Server => count(sv),
+            })),
+            "handshake_ms" => c
+                .syn_to_synack_ms()
+                .zip(c.synack_to_ack_ms())
+                .map(|(a, b)| Value::Num(a + b)),
+            "duration_s" => Some(Value::Num(c.last_ts.secs_since(c.first_ts))),
+            "outcome" => Some(Value::Text(c.conn_state().to_string())),
+            "close_initiator" => c.close_initiator().map(|s| Value::Text(s.into())),
+            "time_wait" => c.time_wait_holder().map(|s| Value::Text(s.into())),
+            _ => None,
+        };
+        self.compare(actual)
+    }
+
+    pub fn matches_capture(&self, a: &Audit) -> bool {
+        let tw = &a.time_wait.by_endpoint;
+        let n = match self.field.as_str() {
+            "connections" => a.connections.len() as f64,
+            "skipped" => a.skipped_total() as f64,
+            "server_time_wait_peak" => tw
+                .iter()
+                .filter(|e| e.role == "server")
+                .map(|e| e.peak)
+                .max()
+                .unwrap_or(0)
+                .into(),
+            "time_wait_peak" => tw.iter().map(|e| e.peak).max().unwrap_or(0).into(),
+            "time_wait_held_at_end" => tw.iter().map(|e| e.held_at_end).sum::<u32>().into(),
+            _ => return false,
+        };
+        self.compare(Some(Value::Num(n)))
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let prefix = match self.scope {
+            Scope::Both => "",
+            Scope::Client => "client.",
+            Scope::Server => "server.",
+        };
+        let value = match &self.value {
+            Value::Num(n) => n.to_string(),
+            Value::Text(t) => t.clone(),
+        };
+        write!(f, "{prefix}{}{}{value}", self.field, self.op.symbol())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_operators_and_scopes() {
+        let r = Rule::parse("retransmissions>0").unwrap();
+        assert_eq!((r.op, r.scope), (Op::Gt, Scope::Both));
+        assert_eq!(
+            Rule::parse("client.dup_acks >= 10").unwrap().to_string(),
+            "client.dup_acks>=10"
+        );
+        assert_eq!(
+            Rule::parse("outcome=REJ").unwrap().value,
+            Value::Text("REJ".into())
+        );
+        assert!(
+            Rule::parse("server_time_wait_peak>=1000")
+                .unwrap()
+                .is_capture_wide()
+        );
+    }
+
+    #[test]
+    fn errors_name_the_bad_token() {
+        assert!(
+            Rule::parse("retrans>0")
+                .unwrap_err()
+                .0
+                .contains("'retrans'")
+        );
+        assert!(Rule::parse("dup_acks>ten").unwrap_err().0.contains("'ten'"));
+        assert!(
+            Rule::parse("dup_acks")
+                .unwrap_err()
+                .0
+                .contains("no comparison")
+        );
+        assert!(
+            Rule::parse("outcome>REJ")
+                .unwrap_err()
+                .0
+                .contains("= or !=")
+        );
+        assert!(
+            Rule::parse("peer.resets>0")
+                .unwrap_err()
+                .0
+                .contains("'peer'")
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! Which connections to report: filters by host, port, network and id (combinable: every kind
+//! given must match, any value within a kind may), anomalies only, and the top N by a count.
+
+use std::net::IpAddr;
+
+use crate::connection::Connection;
+
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub hosts: Vec<IpAddr>,
+    pub ports: Vec<u16>,
+    pub nets: Vec<(IpAddr, u8)>,
+    pub ids: Vec<u32>,
+    pub anomalies_only: bool,
+    pub top: Option<(usize, TopKey)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopKey {
+    Retransmissions,
+    DupAcks,
+    Packets,
+    Bytes,
+    Duration,
+    Anomalies,
+}
+
+impl TopKey {
+    pub fn parse(s: &str) -> Option<TopKey> {
+        Some(match s {
+            "retransmissions" => TopKey::Retransmissions,
+            "dup_acks" => TopKey::DupAcks,
+            "packets" => TopKey::Packets,
+            "bytes" => TopKey::Bytes,
+            "duration" => TopKey::Duration,
+            "anomalies" => TopKey::Anomalies,
+            _ => return None,
+        })
+    }
+
+    fn value(self, c: &Connection) -> u64 {
+        let sum =
+            |f: fn(&crate::analysis::DirStats) -> u64| f(&c.dirs[0].stats) + f(&c.dirs[1].stats);
+        match self {
+            TopKey::Retransmissions => sum(|s| s.retransmissions.into()),
+            TopKey::DupAcks => sum(|s| s.dup_acks.into()),
+            TopKey::Packets => sum(|s| s.packets),
+            TopKey::Bytes => sum(|s| s.payload_bytes),
+            TopKey::Duration => (c.last_ts.nanos() - c.first_ts.nanos()).max(0) as u64,
+            TopKey::Anomalies => c.anomaly_count() as u64,
+        }
+    }
+}
+
+/// Parse `10.0.0.0/8` or `fd00::/64`.
+pub fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = s.split_once('/')?;
+    let addr: IpAddr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+impl Selection {
+    pub fn matches(&self, c: &Connection) -> bool {
+        let ips = [c.addrs[0].ip(), c.addrs[1].ip()];
+        (self.hosts.is_empty() || ips.iter().any(|ip| self.hosts.contains(ip)))
+            && (self.ports.is_empty() || c.addrs.iter().any(|a| self.ports.contains(&a.port())))
+            && (self.nets.is_empty()
+                || ips
+                    .iter()
+                    .any(|&ip| self.nets.iter().any(|&n| in_net(ip, n))))
+            && (self.ids.is_empty() || self.ids.contains(&c.id))
+            && (!self.anomalies_only || c.anomaly_count() > 0)
+    }
+
+    pub fn apply<'a>(&self, conns: &'a [Connection]) -> Vec<&'a Connection> {
+        let mut out: Vec<&Connection> = conns.iter().filter(|c| self.matches(c)).collect();
+        if let Some((n, key)) = self.top {
+            // Stable: ties keep the order of first appearance.
+            out.sort_by_key(|c| std::cmp::Reverse(key.value(c)));
+            out.truncate(n);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let n = parse_net("10.200.0.0/16").unwrap();
+        assert!(in_net("10.200.3.4".parse().unwrap(), n));
+        assert!(!in_net("10.201.0.1".parse().unwrap(), n));
+        assert!(in_net(
+            "fd00::1".parse().unwrap(),
+            parse_net("fd00::/64").unwrap()
+        ));
+        assert!(parse_net("10.0.0.0/33").is_none());
+        assert!(in_net(
+            "1.2.3.4".parse().unwrap(),
+            parse_net("0.0.0.0/0").unwrap()
+        ));
+    }
+}

@@ -1,0 +1,264 @@
+//! TIME_WAIT accounting per endpoint (SPEC.md §6): who closes first, how many sockets each
+//! endpoint holds in TIME_WAIT over time, 4-tuple reuse, and a diagnosis in plain words.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use indexmap::IndexMap;
+
+use crate::connection::{Connection, Side, other};
+use crate::state::State;
+use crate::time::Timestamp;
+
+/// Number of points in the held-over-time series.
+pub const SERIES_POINTS: usize = 40;
+
+#[derive(Clone, Debug)]
+pub struct EndpointTimeWait {
+    pub endpoint: SocketAddr,
+    /// "server" or "client": the role it had in most of its connections.
+    pub role: &'static str,
+    pub connections: u32,
+    pub closed_actively: u32,
+    pub closed_passively: u32,
+    pub entered: u32,
+    pub peak: u32,
+    pub peak_ts: Option<Timestamp>,
+    pub held_at_end: u32,
+    /// Connections whose 4-tuple was reused by a new SYN while this endpoint held it.
+    pub reused: u32,
+    pub reused_acceptable: u32,
+    /// TIME_WAIT sockets held at the end of each of `SERIES_POINTS` equal slices of the capture.
+    pub series: Vec<u32>,
+    /// Distinct peer ports seen toward this endpoint (the client's ephemeral ports).
+    pub peer_ports: u32,
+    /// Shortest time between two connections from the same peer address and port.
+    pub fastest_port_reuse_s: Option<f64>,
+    pub diagnosis: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TimeWaitReport {
+    pub duration_s: f64,
+    pub by_endpoint: Vec<EndpointTimeWait>,
+}
+
+struct Acc {
+    server_roles: u32,
+    connections: u32,
+    closed_actively: u32,
+    closed_passively: u32,
+    entered: u32,
+    reused: u32,
+    reused_acceptable: u32,
+    intervals: Vec<(Timestamp, Option<Timestamp>)>,
+    peer_last_use: HashMap<SocketAddr, Timestamp>,
+    fastest_reuse: Option<f64>,
+}
+
+pub fn analyse(
+    connections: &[Connection],
+    duration_s: f64,
+    start: Timestamp,
+    end: Timestamp,
+) -> TimeWaitReport {
+    let mut acc: IndexMap<SocketAddr, Acc> = IndexMap::new();
+    for c in connections {
+        let initiator = c.close_initiator();
+        for side in 0..2 {
+            let a = acc.entry(c.addrs[side]).or_insert_with(|| Acc {
+                server_roles: 0,
+                connections: 0,
+                closed_actively: 0,
+                closed_passively: 0,
+                entered: 0,
+                reused: 0,
+                reused_acceptable: 0,
+                intervals: Vec::new(),
+                peer_last_use: HashMap::new(),
+                fastest_reuse: None,
+            });
+            a.connections += 1;
+            if side != c.client {
+                a.server_roles += 1;
+            }
+            match initiator {
+                Some("both") => a.closed_actively += 1,
+                Some(role) if role == c.role_name(side) => a.closed_actively += 1,
+                Some(_) => a.closed_passively += 1,
+                None => {}
+            }
+            if let Some(entered) = time_wait_entry(c, side) {
+                a.entered += 1;
+                a.intervals.push((entered, time_wait_exit(c, side)));
+            }
+            let peer = c.addrs[other(side)];
+            if let Some(prev) = a.peer_last_use.insert(peer, c.first_ts) {
+                let gap = c.first_ts.secs_since(prev);
+                a.fastest_reuse = Some(a.fastest_reuse.map_or(gap, |f: f64| f.min(gap)));
+            }
+        }
+        if let Some(reuse) = &c.reuse {
+            if let Some(a) = acc.get_mut(&reuse.holder_addr) {
+                a.reused += 1;
+                a.reused_acceptable += u32::from(reuse.acceptable);
+            }
+        }
+    }
+
+    let mut by_endpoint: Vec<EndpointTimeWait> = acc
+        .into_iter()
+        .filter(|(_, a)| a.entered > 0 || a.closed_actively > 0)
+        .map(|(endpoint, a)| {
+            let (peak, peak_ts) = peak(&a.intervals);
+            let held_at_end = a
+                .intervals
+                .iter()
+                .filter(|(_, exit)| exit.is_none())
+                .count() as u32;
+            let role = if a.server_roles * 2 >= a.connections && a.server_roles > 0 {
+                "server"
+            } else {
+                "client"
+            };
+            let mut e = EndpointTimeWait {
+                endpoint,
+                role,
+                connections: a.connections,
+                closed_actively: a.closed_actively,
+                closed_passively: a.closed_passively,
+                entered: a.entered,
+                peak,
+                peak_ts,
+                held_at_end,
+                reused: a.reused,
+                reused_acceptable: a.reused_acceptable,
+                series: series(&a.intervals, start, end),
+                peer_ports: a.peer_last_use.len() as u32,
+                fastest_port_reuse_s: a.fastest_reuse,
+                diagnosis: Vec::new(),
+            };
+            e.diagnosis = diagnose(&e, duration_s);
+            e
+        })
+        .collect();
+    by_endpoint.sort_by(|a, b| {
+        b.entered
+            .cmp(&a.entered)
+            .then(b.closed_actively.cmp(&a.closed_actively))
+    });
+    TimeWaitReport {
+        duration_s,
+        by_endpoint,
+    }
+}
+
+fn time_wait_entry(c: &Connection, side: Side) -> Option<Timestamp> {
+    c.ends[side]
+        .transitions
+        .iter()
+        .find(|t| t.to == State::TimeWait)
+        .map(|t| t.ts)
+}
+
+/// When the endpoint left TIME_WAIT (expiry or reuse), `None` if still held at the end.
+fn time_wait_exit(c: &Connection, side: Side) -> Option<Timestamp> {
+    c.ends[side]
+        .transitions
+        .iter()
+        .find(|t| t.from == State::TimeWait)
+        .map(|t| t.ts)
+}
+
+/// Largest number of intervals open at once, and when it was first reached.
+fn peak(intervals: &[(Timestamp, Option<Timestamp>)]) -> (u32, Option<Timestamp>) {
+    let mut points: Vec<(Timestamp, i32)> = Vec::with_capacity(intervals.len() * 2);
+    for &(start, exit) in intervals {
+        points.push((start, 1));
+        if let Some(exit) = exit {
+            points.push((exit, -1));
+        }
+    }
+    // Exits before entries at the same instant: a reused slot is not held twice.
+    points.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut held, mut best, mut best_ts) = (0i32, 0i32, None);
+    for (ts, delta) in points {
+        held += delta;
+        if held > best {
+            best = held;
+            best_ts = Some(ts);
+        }
+    }
+    (best.max(0) as u32, best_ts)
+}
+
+fn series(
+    intervals: &[(Timestamp, Option<Timestamp>)],
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<u32> {
+    let span = (end.nanos() - start.nanos()).max(1);
+    (1..=SERIES_POINTS)
+        .map(|i| {
+            let t = Timestamp(start.nanos() + span * i as i64 / SERIES_POINTS as i64);
+            intervals
+                .iter()
+                .filter(|&&(s, e)| s <= t && e.is_none_or(|e| e > t))
+                .count() as u32
+        })
+        .collect()
+}
+
+/// Plain-words findings, only from what the trace supports.
+fn diagnose(e: &EndpointTimeWait, duration_s: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    if e.role != "server" || e.entered == 0 {
+        return out;
+    }
+    out.push(format!(
+        "The server closed {} of its {} connections first and entered TIME_WAIT {} times: TIME_WAIT builds up on the server's own port.",
+        e.closed_actively, e.connections, e.entered
+    ));
+    out.push(format!(
+        "With a {duration_s:.0} s TIME_WAIT it held at most {} sockets in TIME_WAIT at once, {} still at the end of the capture.",
+        e.peak, e.held_at_end
+    ));
+    if e.reused > 0 {
+        out.push(format!(
+            "{} new connections reused a 4-tuple the server still held in TIME_WAIT ({} of them acceptable by RFC 6191): clients are cycling through their ephemeral ports faster than TIME_WAIT expires.",
+            e.reused, e.reused_acceptable
+        ));
+    }
+    out.push(
+        "Usual causes: HTTP/1.0 or `Connection: close` responses, or an idle timeout that makes the server close. Remedies: let the clients close first, keep connections alive and pool them on the client side."
+            .into(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_secs_nanos(s, 0)
+    }
+
+    #[test]
+    fn peak_counts_overlap_and_reuse_frees_first() {
+        let iv = [(t(0), Some(t(60))), (t(10), Some(t(70))), (t(60), None)];
+        assert_eq!(peak(&iv), (2, Some(t(10))));
+        let held = [(t(0), None), (t(1), None), (t(2), None)];
+        assert_eq!(peak(&held).0, 3);
+        assert_eq!(peak(&[]), (0, None));
+    }
+
+    #[test]
+    fn series_samples_held_sockets() {
+        let iv = [(t(0), Some(t(50))), (t(0), None)];
+        let s = series(&iv, t(0), t(100));
+        assert_eq!(s.len(), SERIES_POINTS);
+        assert_eq!(s[0], 2);
+        assert_eq!(s[SERIES_POINTS - 1], 1);
+    }
+}
