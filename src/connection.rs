@@ -1083,10 +1083,10 @@ impl Connection {
         let acks_fin = self.dirs[r].fin_seq.is_some_and(|fs| seg.ack >= fs + 1);
         match st {
             State::SynReceived if acks_syn => self.transition(r, State::Established, ts, at, false),
-            // FIN_WAIT_1 receiving FIN+ACK of its FIN goes straight to TIME_WAIT (on_fin_received).
-            State::FinWait1 if acks_fin && !seg.flags.fin() => {
-                self.transition(r, State::FinWait2, ts, at, false)
-            }
+            // A FIN+ACK that acks our FIN passes through FIN_WAIT_2 on the same segment: RFC 9293
+            // §3.10.7.4 processes the ACK ("enter FIN-WAIT-2 and continue") before the FIN, and so
+            // does Linux (tcp_rcv_state_process, then tcp_fin). SPEC.md's table folds the two.
+            State::FinWait1 if acks_fin => self.transition(r, State::FinWait2, ts, at, false),
             State::Closing if acks_fin => self.transition(r, State::TimeWait, ts, at, false),
             State::LastAck if acks_fin => self.transition(r, State::Closed, ts, at, false),
             _ => {}
