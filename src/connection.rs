@@ -464,7 +464,7 @@ impl Connection {
             let acked_before = self.dirs[r]
                 .fin_seq
                 .zip(self.dirs[s].highest_ack)
-                .is_some_and(|(fs, a)| a >= fs + 1);
+                .is_some_and(|(fs, a)| a > fs);
             if self.ends[s].state == State::TimeWait
                 && acked_before
                 && seg.flags.ack()
@@ -895,7 +895,7 @@ impl Connection {
             && !seg.flags.syn()
             && self.dirs[r].syn_was_synack
             && let Some(peer_isn) = self.dirs[r].isn
-            && seg.ack >= peer_isn + 1
+            && seg.ack > peer_isn
         {
             self.transition(s, State::Established, ts, at, false);
         }
@@ -925,7 +925,7 @@ impl Connection {
         // A FIN received while ESTABLISHED (or later), proved by acknowledging it.
         if self.pending_fin[s]
             && let Some(fs) = self.dirs[r].fin_seq
-            && seg.ack >= fs + 1
+            && seg.ack > fs
         {
             self.pending_fin[s] = false;
             self.apply_fin_received(s, ts, at, false);
@@ -1079,8 +1079,8 @@ impl Connection {
     fn on_ack_received(&mut self, r: Side, seg: &Segment, ts: Timestamp, frame: u64) {
         let at = Some(frame);
         let st = self.ends[r].state;
-        let acks_syn = self.dirs[r].isn.is_some_and(|isn| seg.ack >= isn + 1);
-        let acks_fin = self.dirs[r].fin_seq.is_some_and(|fs| seg.ack >= fs + 1);
+        let acks_syn = self.dirs[r].isn.is_some_and(|isn| seg.ack > isn);
+        let acks_fin = self.dirs[r].fin_seq.is_some_and(|fs| seg.ack > fs);
         match st {
             State::SynReceived if acks_syn => self.transition(r, State::Established, ts, at, false),
             // A FIN+ACK that acks our FIN passes through FIN_WAIT_2 on the same segment: RFC 9293
@@ -1115,8 +1115,7 @@ impl Connection {
         ts: Timestamp,
         at: Option<u64>,
     ) {
-        let acks_my_fin =
-            seg.flags.ack() && self.dirs[r].fin_seq.is_some_and(|fs| seg.ack >= fs + 1);
+        let acks_my_fin = seg.flags.ack() && self.dirs[r].fin_seq.is_some_and(|fs| seg.ack > fs);
         match self.ends[r].state {
             State::FinWait1 if acks_my_fin => self.transition(r, State::TimeWait, ts, at, false),
             State::FinWait1 => self.transition(r, State::Closing, ts, at, false),

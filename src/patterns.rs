@@ -58,8 +58,9 @@ pub fn find(connections: &[Connection]) -> Vec<Pattern> {
     }
 
     // Scan: one client address, many destination ports, refused or unanswered.
-    let mut tries: IndexMap<(IpAddr, IpAddr), (BTreeSet<u16>, u32, u32, Vec<u32>)> =
-        IndexMap::new();
+    // (client, target) -> (ports tried, refused, unanswered, connections)
+    type Tries = (BTreeSet<u16>, u32, u32, Vec<u32>);
+    let mut tries: IndexMap<(IpAddr, IpAddr), Tries> = IndexMap::new();
     for c in connections {
         let state = c.conn_state();
         if !matches!(

@@ -98,11 +98,11 @@ pub fn analyse(
                 a.fastest_reuse = Some(a.fastest_reuse.map_or(gap, |f: f64| f.min(gap)));
             }
         }
-        if let Some(reuse) = &c.reuse {
-            if let Some(a) = acc.get_mut(&reuse.holder_addr) {
-                a.reused += 1;
-                a.reused_acceptable += u32::from(reuse.acceptable);
-            }
+        if let Some(reuse) = &c.reuse
+            && let Some(a) = acc.get_mut(&reuse.holder_addr)
+        {
+            a.reused += 1;
+            a.reused_acceptable += u32::from(reuse.acceptable);
         }
     }
 
