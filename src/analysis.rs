@@ -137,6 +137,8 @@ pub struct Direction {
     pub syn_options: Option<TcpOptions>,
     /// Its SYN carried ACK (a SYN-ACK).
     pub syn_was_synack: bool,
+    /// It has sent a SYN-ACK (after its own bare SYN in a simultaneous open, or as the server).
+    pub synack_sent: bool,
     pub syn_count: u32,
     pub first_syn: Option<(Timestamp, u64)>,
     pub last_syn_ts: Option<Timestamp>,
@@ -163,6 +165,7 @@ pub struct Direction {
     pub unseen_ack_high: Option<SeqNumber>,
     pub recovery: Option<Recovery>,
     pub rto_streak: u32,
+    pub last_retransmit_ts: Option<Timestamp>,
     pub last_rto_gap_ms: Option<f64>,
     pub last_tsval: Option<u32>,
     pub last_class: Option<SegClass>,

@@ -61,8 +61,11 @@ pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
     let capture = read_capture(input, &mut |frame| {
-        first_ts.get_or_insert(frame.ts);
-        last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
+        // A frame on an undescribed interface has no timestamp of its own.
+        if frame.link_type.is_some() {
+            first_ts.get_or_insert(frame.ts);
+            last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
+        }
         match decode(frame) {
             Ok(seg) => {
                 tcp_segments += 1;

@@ -9,6 +9,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
 use pcap_parser::pcapng::Block;
@@ -208,21 +209,29 @@ fn check_magic(prefix: &[u8], file: &str) -> Result<(), CaptureError> {
 /// pcap-parser reads the file header with one `read` call; this adapter makes every call fill
 /// the buffer (up to end of input), so a header split across short reads (pipes, the peeked
 /// prefix) is still seen whole.
-struct FillingReader(Box<dyn Read + Send>);
+/// A read error (a gzip stream cut short, an I/O error) ends the input like an end of file;
+/// the error is kept so the reader can warn that the capture was analysed up to there.
+struct FillingReader {
+    inner: Box<dyn Read + Send>,
+    error: Arc<Mutex<Option<String>>>,
+}
 
 impl Read for FillingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
         while filled < buf.len() {
-            match self.0.read(&mut buf[filled..]) {
+            match self.inner.read(&mut buf[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if filled > 0 => {
-                    let _ = e;
+                Err(e) => {
+                    if let Ok(mut slot) = self.error.lock() {
+                        slot.get_or_insert_with(|| e.to_string());
+                    }
+                    // Nothing more comes from a failed stream.
+                    self.inner = Box::new(io::empty());
                     break;
                 }
-                Err(e) => return Err(e),
             }
         }
         Ok(filled)
@@ -242,7 +251,12 @@ fn read_records(
     on_frame: &mut dyn FnMut(&Frame),
 ) -> Result<(), CaptureError> {
     let file = info.file.clone();
-    let mut reader = match create_reader(INITIAL_BUFFER, FillingReader(reader)) {
+    let read_error = Arc::new(Mutex::new(None));
+    let filling = FillingReader {
+        inner: reader,
+        error: Arc::clone(&read_error),
+    };
+    let mut reader = match create_reader(INITIAL_BUFFER, filling) {
         Ok(r) => r,
         Err(PcapError::Eof) => return Err(CaptureError::Empty { file }),
         Err(e) => {
@@ -322,7 +336,7 @@ fn read_records(
                     }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                         info.interfaces += 1;
-                        let resolution = match idb.ts_resolution() {
+                        let resolution = match ts_resolution(idb.if_tsresol) {
                             Some(r) if r > 0 => r,
                             _ => {
                                 info.warnings.push(format!(
@@ -337,7 +351,7 @@ fn read_records(
                         interfaces.push(Interface {
                             link_type: idb.linktype,
                             resolution,
-                            offset_secs: idb.if_tsoffset,
+                            offset_secs: ts_offset(&idb.options, info.big_endian),
                         });
                     }
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
@@ -426,6 +440,12 @@ fn read_records(
             }
         }
     }
+    if let Some(e) = read_error.lock().ok().and_then(|mut slot| slot.take()) {
+        info.warnings.push(format!(
+            "reading stopped after frame {} ({e}); analysed up to there",
+            info.frames
+        ));
+    }
     if info.frames == 0 && !info.warnings.is_empty() {
         let reason = info
             .warnings
@@ -438,6 +458,34 @@ fn read_records(
         info.ts_digits = 6;
     }
     Ok(())
+}
+
+/// The `if_tsoffset` option (code 14, 8 bytes) in the section's byte order. pcap-parser's own
+/// field reads it little-endian even in big-endian sections.
+fn ts_offset(options: &[pcap_parser::PcapNGOption], big_endian: bool) -> i64 {
+    options
+        .iter()
+        .find(|o| o.code.0 == 14 && o.len == 8)
+        .and_then(|o| o.value().get(..8))
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, |b| {
+            if big_endian {
+                i64::from_be_bytes(b)
+            } else {
+                i64::from_le_bytes(b)
+            }
+        })
+}
+
+/// Units per second of a pcapng `if_tsresol`: 10^-n, or 2^-n when the top bit is set.
+/// (pcap-parser's own helper rejects every base-2 value: it range-checks the byte with the flag.)
+fn ts_resolution(tsresol: u8) -> Option<u64> {
+    let exp = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 != 0 {
+        (exp <= 63).then(|| 1u64 << exp)
+    } else {
+        (exp <= 19).then(|| 10u64.pow(exp))
+    }
 }
 
 fn ng_timestamp(high: u32, low: u32, iface: Interface) -> Timestamp {
@@ -476,6 +524,15 @@ fn describe<I: AsRef<[u8]>>(e: &PcapError<I>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_2_and_base_10_resolutions() {
+        assert_eq!(ts_resolution(6), Some(1_000_000));
+        assert_eq!(ts_resolution(9), Some(1_000_000_000));
+        assert_eq!(ts_resolution(0x88), Some(256));
+        assert_eq!(ts_resolution(0x94), Some(1 << 20));
+        assert_eq!(ts_resolution(20), None);
+    }
 
     #[test]
     fn digits_for_resolutions() {

@@ -378,7 +378,11 @@ impl Connection {
                 // SYN-ACK (captured first, reordered) already acknowledged this ISN.
                 let peer = &self.dirs[other(s)];
                 let reordered = peer.syn_was_synack && peer.highest_ack == Some(seg.seq + 1);
-                !reordered
+                // Or a simultaneous open: the other side sent a bare SYN and still waits.
+                let simultaneous = peer.isn.is_some()
+                    && !peer.syn_was_synack
+                    && self.ends[other(s)].state == State::SynSent;
+                !(reordered || simultaneous)
             }
         }
     }
@@ -569,6 +573,14 @@ impl Connection {
                     EventKind::KeepAlive,
                     format!("keep-alive ({} byte at SND.NXT-1)", seg.payload_len),
                 ));
+            } else if f.syn()
+                && f.ack()
+                && !d.syn_was_synack
+                && !d.synack_sent
+                && Some(seg.seq) == d.isn
+            {
+                // Simultaneous open (RFC 9293 §3.5): the SYN-ACK after our own bare SYN is the
+                // handshake, not a retransmission.
             } else if seg_len > 0 && seg.seq < nxt {
                 // Sequence space already seen: a retransmission, unless (away from the sender)
                 // it fills a hole that opened moments ago.
@@ -590,7 +602,8 @@ impl Connection {
                     ));
                 } else {
                     let una = d.una(p);
-                    let kind = retrans_kind(d, p, seg, end, una, peer_quiet_ms, since_sent_ms);
+                    let kind = retrans_kind(d, p, seg, end, una, ts, peer_quiet_ms, since_sent_ms);
+                    d.last_retransmit_ts = Some(ts);
                     class = SegClass::Retransmission(kind);
                     d.stats.retransmissions += 1;
                     d.stats.retransmitted_bytes += u64::from(seg.payload_len);
@@ -827,7 +840,17 @@ impl Connection {
         }
 
         // What the receiver gets (assumed delivered, except where SPEC.md §2 asks for proof).
-        if f.ack() && !f.syn() {
+        // A segment beyond the sender's FIN proves the FIN reached the receiver first (TCP
+        // delivers in order): settle a FIN still waiting for proof before this segment's ACK.
+        if self.pending_fin[r]
+            && let Some(fs) = self.dirs[s].fin_seq
+            && seg.seq > fs
+        {
+            self.pending_fin[r] = false;
+            self.apply_fin_received(r, ts, at, false);
+        }
+        // (A SYN-ACK's ACK matters only to a SYN_RECEIVED peer: simultaneous open.)
+        if f.ack() && (!f.syn() || self.ends[r].state == State::SynReceived) {
             self.on_ack_received(r, seg, ts, frame);
         }
         if f.fin() {
@@ -985,6 +1008,7 @@ impl Connection {
             return;
         }
         // SYN-ACK.
+        self.dirs[s].synack_sent = true;
         if self.first_synack_ts.is_none() {
             self.first_synack_ts = Some((ts, frame));
             self.answered_syn_ts = self.dirs[r].last_syn_ts;
@@ -1008,7 +1032,15 @@ impl Connection {
         }
         match self.ends[s].state {
             State::Listen | State::Closed | State::SynSent => {
-                self.transition(s, State::SynReceived, ts, at, false)
+                self.transition(s, State::SynReceived, ts, at, false);
+                // Simultaneous open: the peer's SYN-ACK, captured earlier, already acked our SYN.
+                let ours = self.dirs[s].isn;
+                if ours
+                    .zip(self.dirs[r].highest_ack)
+                    .is_some_and(|(isn, a)| a > isn)
+                {
+                    self.transition(s, State::Established, ts, at, false);
+                }
             }
             _ => {}
         }
@@ -1336,6 +1368,7 @@ fn retrans_kind(
     seg: &Segment,
     end: SeqNumber,
     una: Option<SeqNumber>,
+    ts: Timestamp,
     peer_quiet_ms: Option<f64>,
     since_sent_ms: Option<f64>,
 ) -> RetransKind {
@@ -1352,8 +1385,15 @@ fn retrans_kind(
         .min(since_sent_ms.unwrap_or(f64::INFINITY));
     let quiet_from_peer = peer_quiet_ms.unwrap_or(f64::INFINITY);
     let at_head = una.is_none_or(|u| seg.seq <= u);
-    // A timeout: nothing heard from the peer for about an RTO, and the oldest data resent.
-    if at_head && quiet_from_peer >= 0.8 * rto {
+    // A timeout: the oldest data resent about an RTO after the last progress. Linux re-arms the
+    // retransmission timer when SND.UNA advances and when it retransmits, not on dup ACKs, so a
+    // lost fast retransmission is resent by RTO while dup ACKs keep arriving.
+    let progress = [p.highest_ack_ts, d.last_retransmit_ts, d.first_ts]
+        .into_iter()
+        .flatten()
+        .max();
+    let since_progress = progress.map_or(f64::INFINITY, |t| ts.millis_since(t));
+    if at_head && (quiet_from_peer >= 0.8 * rto || since_progress >= 0.8 * rto) {
         return RetransKind::Rto;
     }
     if let Some(rec) = d.recovery

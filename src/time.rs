@@ -18,11 +18,11 @@ impl Timestamp {
 
     /// `self - earlier` in milliseconds.
     pub fn millis_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / 1e6
+        self.0.saturating_sub(earlier.0) as f64 / 1e6
     }
 
     pub fn secs_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / 1e9
+        self.0.saturating_sub(earlier.0) as f64 / 1e9
     }
 
     pub fn plus_secs(self, secs: f64) -> Timestamp {

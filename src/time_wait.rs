@@ -197,10 +197,12 @@ fn series(
     start: Timestamp,
     end: Timestamp,
 ) -> Vec<u32> {
-    let span = (end.nanos() - start.nanos()).max(1);
+    let span = (i128::from(end.nanos()) - i128::from(start.nanos())).max(1);
     (1..=SERIES_POINTS)
         .map(|i| {
-            let t = Timestamp(start.nanos() + span * i as i64 / SERIES_POINTS as i64);
+            let t = Timestamp(
+                (i128::from(start.nanos()) + span * i as i128 / SERIES_POINTS as i128) as i64,
+            );
             intervals
                 .iter()
                 .filter(|&&(s, e)| s <= t && e.is_none_or(|e| e > t))

@@ -152,7 +152,7 @@ fn fail_on_rules_exit_1_and_name_the_connections() {
     );
     let o = run(&[f.to_str().unwrap(), "--fail-on", "retransmissions>0"]);
     assert_eq!(o.status.code(), Some(0));
-    let bulk = fixture("bulk_loss5_client.pcap");
+    let bulk = fixture("bulk_loss5_client.pcap.gz");
     let o = run(&[
         bulk.to_str().unwrap(),
         "--fail-on",
