@@ -47,7 +47,10 @@ impl SkipReason {
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match *self {
-            SkipReason::UnsupportedLinkType(lt) => write!(f, "link type {lt} ({:?})", Linktype(lt)),
+            SkipReason::UnsupportedLinkType(lt) => match Linktype(lt).to_string() {
+                name if name != lt.to_string() => write!(f, "link type {lt} ({name})"),
+                _ => write!(f, "link type {lt}"),
+            },
             SkipReason::BadInterface => write!(f, "undescribed pcapng interface"),
             SkipReason::NonIp(et) => write!(f, "{}", ether_type_name(et)),
             SkipReason::NonTcp(p) => write!(f, "{}", ip_protocol_name(p)),

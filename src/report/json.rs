@@ -103,8 +103,8 @@ pub fn connection(c: &Connection, digits: u8) -> Value {
     }
     json!({
         "id": c.id,
-        "client": endpoint(c.addrs[cl]),
-        "server": endpoint(c.addrs[sv]),
+        "client_address": endpoint(c.addrs[cl]),
+        "server_address": endpoint(c.addrs[sv]),
         "role_rule": c.role_rule.key(),
         "start_ts": ts(c.first_ts, digits),
         "end_ts": ts(c.last_ts, digits),
