@@ -291,6 +291,7 @@ fn read_records(
                         let nanos = h.is_nanosecond_precision();
                         info.ts_digits = if nanos { 9 } else { 6 };
                         info.interfaces = 1;
+                        info.sections = 1;
                         legacy = Some(Interface {
                             link_type: h.network,
                             resolution: if nanos { 1_000_000_000 } else { 1_000_000 },
