@@ -63,7 +63,7 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
     let digits = a.capture.ts_digits;
     match plan.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &json::document(a, selected))?;
+            json::write_document(&mut out, a, selected)?;
             writeln!(out)?;
         }
         Format::Jsonl => {

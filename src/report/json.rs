@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value, json};
 
 use crate::audit::Audit;
@@ -33,41 +34,85 @@ fn opt_num3(v: Option<f64>) -> Value {
     v.map_or(Value::Null, num3)
 }
 
+/// The whole document as a value (for tests and callers that want to inspect it).
 pub fn document(a: &Audit, connections: &[&Connection]) -> Value {
-    let digits = a.capture.ts_digits;
-    let skipped: Map<String, Value> = a
-        .skipped_by_key()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    let skipped_detail: Vec<Value> = a
-        .skipped
-        .iter()
-        .map(
-            |(reason, n)| json!({ "reason": reason.key(), "what": reason.to_string(), "count": n }),
-        )
-        .collect();
-    json!({
-        "schema": SCHEMA,
-        "capture": {
-            "file": a.capture.file,
-            "format": a.capture.format,
-            "gzip": a.capture.gzip,
-            "big_endian": a.capture.big_endian,
-            "sections": a.capture.sections,
-            "interfaces": a.capture.interfaces,
-            "packets": a.capture.frames,
-            "tcp_segments": a.tcp_segments,
-            "skipped": skipped,
-            "skipped_detail": skipped_detail,
-            "first_ts": a.first_ts.map_or(Value::Null, |t| ts(t, digits)),
-            "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
-            "warnings": a.capture.warnings,
-        },
-        "connections": connections.iter().map(|c| connection(c, digits)).collect::<Vec<_>>(),
-        "time_wait": time_wait(a, digits),
-        "patterns": a.patterns.iter().map(|p| json!({ "kind": p.kind, "summary": p.summary, "connections": p.connections })).collect::<Vec<_>>(),
-    })
+    serde_json::to_value(Document::new(a, connections)).unwrap_or(Value::Null)
+}
+
+/// Write the document without holding it in memory: each connection is turned into JSON and
+/// written in turn, so memory stays with the connections, not with the size of the output.
+pub fn write_document<W: std::io::Write>(
+    out: W,
+    a: &Audit,
+    connections: &[&Connection],
+) -> serde_json::Result<()> {
+    serde_json::to_writer_pretty(out, &Document::new(a, connections))
+}
+
+/// Field order is the order of SPEC.md §8.
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    capture: Value,
+    connections: Connections<'a>,
+    time_wait: Value,
+    patterns: Value,
+}
+
+struct Connections<'a> {
+    conns: &'a [&'a Connection],
+    digits: u8,
+}
+
+impl Serialize for Connections<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.conns.len()))?;
+        for c in self.conns {
+            seq.serialize_element(&connection(c, self.digits))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'a> Document<'a> {
+    fn new(a: &Audit, connections: &'a [&'a Connection]) -> Document<'a> {
+        let digits = a.capture.ts_digits;
+        let skipped: Map<String, Value> = a
+            .skipped_by_key()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let skipped_detail: Vec<Value> = a
+            .skipped
+            .iter()
+            .map(|(reason, n)| json!({ "reason": reason.key(), "what": reason.to_string(), "count": n }))
+            .collect();
+        Document {
+            schema: SCHEMA,
+            capture: json!({
+                "file": a.capture.file,
+                "format": a.capture.format,
+                "gzip": a.capture.gzip,
+                "big_endian": a.capture.big_endian,
+                "sections": a.capture.sections,
+                "interfaces": a.capture.interfaces,
+                "packets": a.capture.frames,
+                "tcp_segments": a.tcp_segments,
+                "skipped": skipped,
+                "skipped_detail": skipped_detail,
+                "first_ts": a.first_ts.map_or(Value::Null, |t| ts(t, digits)),
+                "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
+                "warnings": a.capture.warnings,
+            }),
+            connections: Connections { conns: connections, digits },
+            time_wait: time_wait(a, digits),
+            patterns: a
+                .patterns
+                .iter()
+                .map(|p| json!({ "kind": p.kind, "summary": p.summary, "connections": p.connections }))
+                .collect(),
+        }
+    }
 }
 
 fn options(o: Option<TcpOptions>) -> Value {
