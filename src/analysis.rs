@@ -128,7 +128,7 @@ pub struct Hole {
     pub opened: Timestamp,
 }
 
-const HOLES: usize = 4;
+const HOLES: usize = 8;
 
 /// Everything known about one direction of a connection: what its sender sent and acknowledged.
 #[derive(Clone, Debug, Default)]
@@ -166,6 +166,8 @@ pub struct Direction {
     pub recovery: Option<Recovery>,
     pub rto_streak: u32,
     pub last_retransmit_ts: Option<Timestamp>,
+    /// The byte a BSD-style zero-window probe sent at SND.NXT, not yet acknowledged.
+    pub probe_byte: Option<SeqNumber>,
     pub last_rto_gap_ms: Option<f64>,
     pub last_tsval: Option<u32>,
     pub last_class: Option<SegClass>,

@@ -515,6 +515,10 @@ impl Connection {
         frame: u64,
     ) -> (SegClass, SegFlags) {
         let near_sender = self.near(s);
+        let reorder_window_ms = match (self.syn_to_synack_ms(), self.synack_to_ack_ms()) {
+            (Some(a), Some(b)) => 0.9 * (a + b),
+            _ => (self.dirs[s].rtt.estimator.srtt_ms / 2.0).max(3.0),
+        };
         let (d, p) = pair_mut(&mut self.dirs, s);
         let f = seg.flags;
         let mut flags = SegFlags::default();
@@ -553,6 +557,9 @@ impl Connection {
             {
                 class = SegClass::ZeroWindowProbe;
                 d.stats.zero_window_probes += 1;
+                if seg.payload_len == 1 && seg.seq == nxt {
+                    d.probe_byte = Some(seg.seq);
+                }
                 events.push((
                     EventKind::ZeroWindowProbe,
                     format!(
@@ -581,15 +588,21 @@ impl Connection {
             {
                 // Simultaneous open (RFC 9293 §3.5): the SYN-ACK after our own bare SYN is the
                 // handshake, not a retransmission.
+            } else if d.probe_byte == Some(seg.seq)
+                && seg.payload_len > 1
+                && p.highest_ack.is_none_or(|a| a <= seg.seq)
+            {
+                // The window opened: the byte a BSD-style probe pushed at SND.NXT is sent again at
+                // the head of the next segment. The stack counts a probe, not a retransmission
+                // (Wireshark agrees).
+                d.probe_byte = None;
             } else if seg_len > 0 && seg.seq < nxt {
                 // Sequence space already seen: a retransmission, unless (away from the sender)
                 // it fills a hole that opened moments ago.
                 let hole_opened = d.fill_hole(seg.seq, end);
-                let soon_ms = d
-                    .rtt
-                    .estimator
-                    .rto_ms(0.0)
-                    .map_or(3.0, |_| (d.rtt.estimator.srtt_ms / 2.0).max(1.0));
+                // A resent segment can only reach the capture a round trip after the loss was
+                // signalled back to the sender, so a gap filled sooner than that was reordered.
+                let soon_ms = reorder_window_ms;
                 if !near_sender && hole_opened.is_some_and(|t| ts.millis_since(t) <= soon_ms) {
                     class = SegClass::OutOfOrder;
                     d.stats.out_of_order += 1;
@@ -648,7 +661,7 @@ impl Connection {
                         });
                     }
                 }
-            } else if seg.seq > nxt && !f.syn() {
+            } else if seg.seq > nxt && !f.syn() && !f.rst() {
                 flags.prev_not_captured = true;
                 d.stats.prev_segment_not_captured += 1;
                 d.open_hole(nxt, seg.seq, ts);
@@ -693,7 +706,9 @@ impl Connection {
                         class = SegClass::ZeroWindowProbeAck;
                         d.stats.zero_window_probe_acks += 1;
                     }
-                } else if d.last_ack == Some(seg.ack) {
+                } else if d.last_ack == Some(seg.ack) && d.highest_ack == Some(seg.ack) {
+                    // RFC 5681 §2 (c): the ACK equals the greatest one sent (an old ACK is not a
+                    // duplicate).
                     let outstanding = p.next_seq.is_some_and(|n| n > seg.ack);
                     if seg.window == d.last_win_raw && outstanding {
                         // RFC 5681 §2: same ACK, same window, no data, data outstanding.
@@ -747,17 +762,32 @@ impl Connection {
 
     /// Bookkeeping after classification: highest sequence, ACK tracking, RTT samples.
     fn update_after(&mut self, s: Side, seg: &Segment, ts: Timestamp, class: SegClass) {
-        let (d, p) = pair_mut(&mut self.dirs, s);
         let end = seg.end();
         let f = seg.flags;
-        let is_new_data = d.next_seq.is_none_or(|n| end > n);
-        if seg.seg_len() > 0 && is_new_data && !matches!(class, SegClass::Retransmission(_)) {
-            d.rtt.on_send(end, ts);
+        {
+            let d = &mut self.dirs[s];
+            let is_new_data = d.next_seq.is_none_or(|n| end > n);
+            if seg.seg_len() > 0 && is_new_data && !matches!(class, SegClass::Retransmission(_)) {
+                d.rtt.on_send(end, ts);
+            }
+            // A RST occupies no sequence space, and one answering a bad ACK carries that ACK's
+            // number: it never moves SND.MAX.
+            if !f.rst() && d.next_seq.is_none_or(|n| end > n) {
+                d.next_seq = Some(end);
+            }
         }
-        if d.next_seq.is_none_or(|n| end > n) {
-            d.next_seq = Some(end);
+        // RFC 9293 §3.10.7.3: in SYN_SENT an ACK that does not acknowledge the SYN is
+        // unacceptable (the peer answers it with a RST and stays in SYN_SENT); it moves nothing.
+        let unacceptable = f.ack() && !f.rst() && self.ends[other(s)].state == State::SynSent && {
+            let peer = &self.dirs[other(s)];
+            peer.isn.is_some_and(|isn| seg.ack != isn + 1)
+        };
+        let (d, p) = pair_mut(&mut self.dirs, s);
+        if unacceptable {
+            // Remembered only so the peer's RST reply can be recognised (on_reset).
+            d.last_ack = Some(seg.ack);
         }
-        if f.ack() {
+        if f.ack() && !unacceptable {
             if d.highest_ack.is_none_or(|h| seg.ack > h) {
                 d.highest_ack = Some(seg.ack);
                 d.highest_ack_ts = Some(ts);
@@ -774,9 +804,8 @@ impl Connection {
             }
             d.last_ack = Some(seg.ack);
             d.last_win_raw = seg.window;
-            if !f.syn() {
-                d.window = Some(scaled_window(seg, d));
-            }
+            // A SYN's window is unscaled (RFC 7323 §2.2); scaled_window knows.
+            d.window = Some(scaled_window(seg, d));
             for b in seg.options.sack_blocks() {
                 if d.sack_high.is_none_or(|h| b.right > h) {
                     d.sack_high = Some(b.right);
@@ -862,6 +891,23 @@ impl Connection {
         let r = other(s);
         let sender_state = self.ends[s].state;
         let receiver_state = self.ends[r].state;
+        // RFC 9293 §3.10.7.3: in SYN_SENT, an ACK that does not acknowledge our SYN is answered
+        // with <SEQ=SEG.ACK><CTL=RST> and the endpoint stays in SYN_SENT (a stale peer state,
+        // for example an old incarnation still open on the other side).
+        let answers_bad_ack = sender_state == State::SynSent
+            && !seg.flags.ack()
+            && self.dirs[r].last_ack == Some(seg.seq)
+            && self.dirs[s].isn.is_some_and(|isn| seg.seq != isn + 1);
+        if answers_bad_ack {
+            self.event(
+                Some(frame),
+                ts,
+                Some(s),
+                EventKind::Reset,
+                "answers an ACK that does not acknowledge its SYN (RFC 9293 §3.10.7.3); stays in SYN_SENT".into(),
+            );
+            return;
+        }
         // RFC 9293 §3.10.7.3 (and RFC 5961): acceptable when in the receive window; in SYN_SENT
         // only when it acknowledges the SYN.
         let acceptable = match receiver_state {
