@@ -76,6 +76,8 @@ pub struct SegFlags {
     pub acked_unseen: bool,
     pub window_full: bool,
     pub zero_window: bool,
+    /// Carries a D-SACK block (RFC 2883).
+    pub dsack: bool,
 }
 
 /// What one endpoint sent, counted.
@@ -105,6 +107,10 @@ pub struct DirStats {
     pub window_full: u32,
     pub prev_segment_not_captured: u32,
     pub acked_unseen: u32,
+    /// D-SACK blocks it sent: data it received twice (RFC 2883).
+    pub dsacks_sent: u32,
+    /// Its retransmissions the peer reported receiving twice (D-SACK): spurious after all.
+    pub dsacked_retransmissions: u32,
     pub resets: u32,
 }
 

@@ -101,6 +101,7 @@ pub enum EventKind {
     DataBeforeHandshake,
     NewAttempt,
     TimeWaitSegment,
+    Dsack,
     Reuse,
     Unexpected,
 }
@@ -129,6 +130,7 @@ impl EventKind {
             EventKind::DataBeforeHandshake => "data_before_handshake",
             EventKind::NewAttempt => "new_attempt",
             EventKind::TimeWaitSegment => "time_wait_segment",
+            EventKind::Dsack => "dsack",
             EventKind::Reuse => "port_reuse",
             EventKind::Unexpected => "unexpected",
         }
@@ -677,6 +679,23 @@ impl Connection {
 
         // ACK-side classes: the ACK in this segment is about the peer's data.
         if f.ack() && !f.syn() {
+            // RFC 2883: a first SACK block below the cumulative ACK, or inside the second block,
+            // reports data received twice — the peer's retransmission of it was spurious.
+            let blocks = seg.options.sack_blocks();
+            if let Some(b0) = blocks.first() {
+                let inside_next = blocks
+                    .get(1)
+                    .is_some_and(|b1| b0.left >= b1.left && b0.right <= b1.right);
+                if b0.right <= seg.ack || inside_next {
+                    flags.dsack = true;
+                    d.stats.dsacks_sent += 1;
+                    p.stats.dsacked_retransmissions += 1;
+                    events.push((
+                        EventKind::Dsack,
+                        format!("D-SACK: received {} bytes twice; the peer's retransmission of them was spurious", b0.right.diff(b0.left)),
+                    ));
+                }
+            }
             if let Some(peer_next) = p.next_seq {
                 let beyond = seg.ack > peer_next && d.unseen_ack_high.is_none_or(|h| seg.ack > h);
                 if beyond {

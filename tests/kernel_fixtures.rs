@@ -362,6 +362,22 @@ fn keep_alives_and_zero_window_probes_equal_the_kernel() {
                 "{} at {point}",
                 t.name
             );
+            // D-SACK (RFC 2883): what the receiver reported twice-received, and what the
+            // sender was told (none of the recorded traces has one yet; the counts must agree).
+            let dsack_sent = t.nstat("server", "TcpExtTCPDSACKOldSent")
+                + t.nstat("server", "TcpExtTCPDSACKOfoSent");
+            assert_eq!(
+                sum(&doc, "server", "dsacks_sent"),
+                dsack_sent,
+                "{} at {point}",
+                t.name
+            );
+            assert_eq!(
+                sum(&doc, "client", "dsacked_retransmissions"),
+                t.nstat("client", "TcpExtTCPDSACKRecv"),
+                "{} at {point}",
+                t.name
+            );
         }
     }
 }
@@ -395,6 +411,62 @@ fn reuse_during_time_wait_is_judged_acceptable_and_accepted() {
                 c["id"]
             );
             assert_eq!(c["reuse"]["time_wait_holder"], "server");
+        }
+    }
+}
+
+/// RTT against the path the recorder built: each direction crosses the router with a fixed
+/// one-way delay, so no round trip can be shorter than twice it, and on an idle veth path the
+/// shortest is barely longer. Samples are taken at the sender (SPEC.md §5).
+#[test]
+fn rtt_at_the_sender_matches_the_recorded_path_delay() {
+    for t in Truth::all() {
+        let Some(one_way) = t.doc["params"]["one_way_delay_ms"].as_f64() else {
+            continue;
+        };
+        let path_rtt = 2.0 * one_way;
+        // The recorder's delay stage notes how late it released any packet (params.delay).
+        let late = t.doc["params"]["delay"]["max_late_ms"]
+            .as_f64()
+            .unwrap_or(0.0);
+        let ceiling = path_rtt + 2.0 * late + 5.0;
+        for (point, doc) in t.captures() {
+            for c in conns(&doc) {
+                let hs = c["handshake"]["rtt_ms"].as_f64();
+                if let Some(hs) = hs {
+                    assert!(
+                        (path_rtt..ceiling).contains(&hs),
+                        "{} at {point} conn {}: handshake RTT {hs} ms vs path {path_rtt} ms",
+                        t.name,
+                        c["id"]
+                    );
+                }
+                let rtt = &c["rtt_by_direction"]["client"];
+                if point == "client" && rtt["samples"].as_u64().unwrap() > 0 {
+                    let min = rtt["min_ms"].as_f64().unwrap();
+                    assert!(
+                        (path_rtt..ceiling).contains(&min),
+                        "{} conn {}: min RTT {min} ms vs path {path_rtt} ms",
+                        t.name,
+                        c["id"]
+                    );
+                    let srtt = rtt["srtt_ms"].as_f64().unwrap();
+                    // Above the path RTT by the queueing a bulk sender builds in the router.
+                    assert!(
+                        srtt >= min,
+                        "{} conn {}: SRTT {srtt} ms below the minimum {min} ms",
+                        t.name,
+                        c["id"]
+                    );
+                    let rto = rtt["linux_rto_ms"].as_f64().unwrap();
+                    assert!(
+                        rto >= 200.0 && rto >= srtt,
+                        "{} conn {}: RTO {rto} ms",
+                        t.name,
+                        c["id"]
+                    );
+                }
+            }
         }
     }
 }

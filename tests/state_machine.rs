@@ -872,6 +872,59 @@ fn established_ack_of_unseen_data() {
 }
 
 #[test]
+fn established_dsack_marks_a_retransmission_spurious() {
+    let mut cap = established();
+    // Frame 4: 100 bytes; frame 5: the same 100 bytes again (the ACK was only delayed).
+    let data = Segment {
+        flags: PSH_ACK,
+        seq: c(1),
+        payload_len: 100,
+        ..CLIENT_SEG
+    };
+    cap.at(100, data);
+    cap.at(400, data);
+    // Frame 6: the server acks 101 and reports [1, 101) as received twice (RFC 2883: a first SACK
+    // block below the cumulative ACK), across the 2^32 wrap.
+    let mut options = NO_OPTIONS;
+    options.sack[0] = SackBlock {
+        left: c(1),
+        right: c(101),
+    };
+    options.sack_count = 1;
+    cap.at(
+        401,
+        Segment {
+            ack: c(101),
+            options,
+            ..SERVER_SEG
+        },
+    );
+    let conn = cap.finish_one(1000);
+    assert_eq!(conn.dirs[S].stats.dsacks_sent, 1);
+    assert_eq!(conn.dirs[C].stats.dsacked_retransmissions, 1);
+    assert_eq!(conn.dirs[C].stats.retransmissions, 1);
+    assert_eq!(events(&conn, EventKind::Dsack), [(Some(6), Some(S))]);
+    // An ordinary SACK block above the ACK is not a D-SACK.
+    let mut cap = established();
+    cap.at(100, data);
+    let mut options = NO_OPTIONS;
+    options.sack[0] = SackBlock {
+        left: c(201),
+        right: c(301),
+    };
+    options.sack_count = 1;
+    cap.at(
+        150,
+        Segment {
+            ack: c(101),
+            options,
+            ..SERVER_SEG
+        },
+    );
+    assert_eq!(cap.finish_one(1000).dirs[S].stats.dsacks_sent, 0);
+}
+
+#[test]
 fn established_triple_dup_ack_then_fast_retransmission() {
     let mut cap = Capture::with_timeline();
     cap.at(0, C_SYN);

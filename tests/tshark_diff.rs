@@ -33,6 +33,7 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ("window_full", &["window_full"]),
     ("lost_segment", &["lost_segment"]),
     ("ack_lost_segment", &["ack_lost_segment"]),
+    ("dsack", &["dsack"]),
 ];
 
 fn ours_has(family: &str, e: &TimelineEntry) -> bool {
@@ -46,6 +47,7 @@ fn ours_has(family: &str, e: &TimelineEntry) -> bool {
         "window_full" => e.seg_flags.window_full,
         "lost_segment" => e.seg_flags.prev_not_captured,
         "ack_lost_segment" => e.seg_flags.acked_unseen,
+        "dsack" => e.seg_flags.dsack,
         _ => unreachable!("family list is fixed above"),
     }
 }

@@ -18,6 +18,9 @@ flags=(retransmission fast_retransmission spurious_retransmission out_of_order d
        zero_window_probe zero_window_probe_ack zero_window reused_ports)
 fields=()
 for f in "${flags[@]}"; do fields+=(-e "tcp.analysis.$f"); done
+# D-SACK (RFC 2883) is an option flag, not an analysis flag.
+flags+=(dsack)
+fields+=(-e tcp.options.sack.dsack)
 version=$(tshark --version | head -1)
 
 one() {
@@ -27,7 +30,7 @@ one() {
         echo "# sha256 $(sha256sum "$file" | cut -d' ' -f1)"
         # Two passes (-2) so flags that depend on later frames are settled as in the GUI.
         # Damaged files make tshark exit non-zero after the frames it could read; keep those.
-        { tshark -2 -n -r "$file" -Y tcp.analysis.flags -T fields -E separator=/t -e frame.number "${fields[@]}" 2>/dev/null || true; } |
+        { tshark -2 -n -r "$file" -Y "tcp.analysis.flags || tcp.options.sack.dsack" -T fields -E separator=/t -e frame.number "${fields[@]}" 2>/dev/null || true; } |
             awk -F'\t' -v names="${flags[*]}" 'BEGIN { split(names, n, " ") }
                 { s = ""; for (i = 2; i <= NF; i++) if ($i != "") s = s (s == "" ? "" : ",") n[i-1]; print $1 "\t" s }'
     } > "$out/$name.tsv"
