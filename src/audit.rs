@@ -54,13 +54,34 @@ impl Audit {
     }
 }
 
+/// The progress hook of [`audit_with_progress`] is called once every this many frames.
+pub const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
+
 pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
+    audit_with_progress(input, config, None)
+}
+
+/// [`audit`], calling `progress` with the number of frames read so far after every
+/// [`PROGRESS_EVERY_FRAMES`] frames (never for a smaller capture), for a progress bar. The
+/// capture reader does not tell its byte position, so frames are all a caller can show.
+pub fn audit_with_progress(
+    input: &Input,
+    config: &Config,
+    mut progress: Option<&mut dyn FnMut(u64)>,
+) -> Result<Audit, CaptureError> {
+    let mut frames = 0u64;
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
     let mut skipped: IndexMap<SkipReason, u64> = IndexMap::new();
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
     let capture = read_capture(input, &mut |frame| {
+        frames += 1;
+        if frames.is_multiple_of(PROGRESS_EVERY_FRAMES)
+            && let Some(p) = progress.as_mut()
+        {
+            p(frames);
+        }
         // A frame on an undescribed interface has no timestamp of its own.
         if frame.link_type.is_some() {
             first_ts.get_or_insert(frame.ts);

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
+use clap_complete::Shell;
 
 use tcpflow_audit::audit::Config;
 use tcpflow_audit::capture::Input;
@@ -27,9 +28,22 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per run; boxing would only complicate the clap derive"
+)]
 pub enum Command {
     /// TIME_WAIT report: who closes first, how many sockets each endpoint holds, reuse, diagnosis.
     TimeWait(Opts),
+    /// Print a completion script for SHELL on stdout, e.g. `tcpflow-audit completions bash`.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g. `tcpflow-audit man > tcpflow-audit.1`.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +57,7 @@ pub enum Format {
 #[derive(Args, Debug)]
 pub struct Opts {
     /// Capture file (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
-    #[arg(required = true)]
+    #[arg(required = true, value_hint = ValueHint::FilePath)]
     pub capture: Option<String>,
 
     /// Output format.
@@ -90,9 +104,16 @@ pub struct Opts {
     #[arg(long = "top-by", value_name = "KEY", default_value = "retransmissions")]
     pub top_by: String,
 
-    /// No warnings or rule reports on stderr.
+    /// No warnings, rule reports or progress bar on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// What the command line asks for.
+pub enum Action {
+    Audit(Box<Plan>),
+    /// A generated text for stdout (completion script, man page).
+    Print(Vec<u8>),
 }
 
 /// Everything main needs, validated.
@@ -134,12 +155,70 @@ pub fn parse_duration(s: &str) -> Result<f64> {
     Ok(secs)
 }
 
+/// The completion script for `shell`, generated from the clap definition.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let mut cmd = Cli::command();
+    let name = cmd.get_name().to_string();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    out
+}
+
+/// The man page (section 1, roff), generated from the clap definition: clap_mangen's sections,
+/// with the `time-wait` command and the exit codes described here instead of a reference to a
+/// separate page.
+pub fn man_page() -> Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(Cli::command());
+    let mut out = Vec::new();
+    let render = |out: &mut Vec<u8>| -> std::io::Result<()> {
+        man.render_title(out)?;
+        man.render_name_section(out)?;
+        man.render_synopsis_section(out)?;
+        man.render_description_section(out)?;
+        man.render_options_section(out)?;
+        out.extend_from_slice(MAN_COMMANDS_AND_EXIT_STATUS.as_bytes());
+        man.render_version_section(out)
+    };
+    render(&mut out).context("cannot render the man page")?;
+    Ok(out)
+}
+
+const MAN_COMMANDS_AND_EXIT_STATUS: &str = r#".SH COMMANDS
+.TP
+\fBtcpflow\-audit time\-wait\fR [\fIOPTIONS\fR] <\fICAPTURE\fR>
+The TIME_WAIT report only: who closes first, how many sockets each endpoint holds in TIME_WAIT
+and when, 4\-tuple reuse during TIME_WAIT, and a diagnosis. Takes the options above.
+.TP
+\fBtcpflow\-audit completions\fR <\fISHELL\fR>
+Print a completion script for bash, zsh, fish, powershell or elvish on standard output.
+.TP
+\fBtcpflow\-audit man\fR
+Print this page on standard output.
+.SH "EXIT STATUS"
+.TP
+\fB0\fR
+The capture was analysed (also when it was cut short: a warning says where).
+.TP
+\fB1\fR
+A \fB\-\-fail\-on\fR rule matched; the matching connections are named on standard error.
+.TP
+\fB2\fR
+The capture is unusable (missing, a directory, empty, not a capture, bad header) or the command
+line is wrong; one line on standard error.
+"#;
+
 impl Cli {
-    pub fn into_plan(self) -> Result<Plan> {
+    pub fn into_action(self) -> Result<Action> {
         let (opts, time_wait_only) = match self.command {
+            Some(Command::Completions { shell }) => return Ok(Action::Print(completions(shell))),
+            Some(Command::Man) => return man_page().map(Action::Print),
             Some(Command::TimeWait(o)) => (o, true),
             None => (self.opts, false),
         };
+        Self::plan(opts, time_wait_only).map(|p| Action::Audit(Box::new(p)))
+    }
+
+    fn plan(opts: Opts, time_wait_only: bool) -> Result<Plan> {
         let capture = opts.capture.context("a capture file is required")?;
         let time_wait_s = parse_duration(&opts.time_wait)?;
         let rules = opts

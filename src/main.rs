@@ -3,13 +3,15 @@
 
 mod cli;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use cli::{Cli, Format, Plan};
-use tcpflow_audit::audit::{Audit, audit};
+use cli::{Action, Cli, Format, Plan};
+use tcpflow_audit::audit::{Audit, audit_with_progress};
 use tcpflow_audit::connection::Connection;
 use tcpflow_audit::report::{csv, json, table, timeline};
 
@@ -21,14 +23,29 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let plan = match cli.into_plan() {
-        Ok(plan) => plan,
+    let plan = match cli.into_action() {
+        Ok(Action::Audit(plan)) => plan,
+        Ok(Action::Print(text)) => return print(&text),
         Err(e) => {
             eprintln!("tcpflow-audit: {e:#}");
             return ExitCode::from(2);
         }
     };
-    let audit = match audit(&plan.input, &plan.config) {
+    let audit = {
+        let mut bar: Option<ProgressBar> = None;
+        let show = show_progress(plan.quiet);
+        let started = Instant::now();
+        let mut hook = |frames: u64| match &bar {
+            Some(b) => b.set_position(frames),
+            None => bar = Some(progress_bar(&plan.input.name(), started, frames)),
+        };
+        let result = audit_with_progress(&plan.input, &plan.config, show.then_some(&mut hook));
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        result
+    };
+    let audit = match audit {
         Ok(a) => a,
         Err(e) => {
             eprintln!("tcpflow-audit: {e}");
@@ -54,6 +71,55 @@ fn main() -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// A progress bar only for a person watching: stderr is a terminal, not `-q`, no `NO_COLOR`,
+/// and a terminal that can redraw a line.
+fn show_progress(quiet: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    !quiet
+        && io::stderr().is_terminal()
+        && !set("NO_COLOR")
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// Made at the first progress call, so a capture under 64k frames never shows one; its clock
+/// starts with the reading (`started`).
+fn progress_bar(capture: &str, started: Instant, frames: u64) -> ProgressBar {
+    let rate = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let secs = s.elapsed().as_secs_f64();
+        if secs > 0.0 {
+            let _ = write!(
+                w,
+                ", {} frames/s",
+                HumanCount((s.pos() as f64 / secs) as u64)
+            );
+        }
+    };
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        .with_elapsed(started.elapsed())
+        .with_message(capture.to_string());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {msg}: {human_pos} frames read in {elapsed}{rate}")
+    {
+        bar.set_style(style.with_key("rate", rate));
+    }
+    bar.set_position(frames);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Generated text (completions, man page) on stdout; a closed pipe is not an error.
+fn print(text: &[u8]) -> ExitCode {
+    let mut out = io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcpflow-audit: cannot write: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -265,3 +265,256 @@ fn unusable_input_is_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn completions_for_every_shell_come_from_the_clap_definition() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let o = run(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains("tcpflow-audit"), "{shell}:\n{out}");
+        assert!(out.contains("time-wait"), "{shell}: the subcommand");
+        assert!(out.contains("fail-on"), "{shell}: an option");
+        assert!(stderr(&o).is_empty(), "{shell}: {}", stderr(&o));
+    }
+    let o = run(&["completions"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("tcsh"), "{}", stderr(&o));
+}
+
+#[test]
+fn man_page_is_roff_with_options_commands_and_exit_status() {
+    let o = run(&["man"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(".TH tcpflow-audit 1"), "{out}");
+    for needle in [
+        ".SH SYNOPSIS",
+        ".SH OPTIONS",
+        "\\-\\-fail\\-on",
+        ".SH COMMANDS",
+        "time\\-wait",
+        ".SH \"EXIT STATUS\"",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+}
+
+#[test]
+fn hidden_commands_stay_out_of_help_and_do_not_change_the_main_job() {
+    let o = run(&["--help"]);
+    let out = stdout(&o);
+    assert!(out.contains("time-wait"), "{out}");
+    assert!(!out.contains("completions"), "{out}");
+    // The main job and `time-wait` parse as before.
+    let f = fixture("refused_client.pcap");
+    let o = run(&[f.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o).lines().count(), 6);
+    let o = run(&["time-wait", "--format", "csv", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    // Analysis options do not combine with the generators.
+    let o = run(&["--quiet", "man"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// The reports carry no colour or other terminal styling, whatever the terminal claims to be
+/// (comfy-table styles nothing unless asked). Only clap's own help and usage errors are coloured,
+/// and only on a terminal without `NO_COLOR`: see `usage_errors_are_coloured_only_on_a_terminal`.
+#[test]
+fn no_escape_byte_in_any_output_even_under_a_colour_terminal() {
+    let f = fixture("tw_reuse_server.pcap.gz");
+    let refused = fixture("refused_client.pcap");
+    let f = f.to_str().unwrap();
+    let refused = refused.to_str().unwrap();
+    let runs: Vec<Vec<&str>> = vec![
+        vec![f],
+        vec![f, "--conn", "5"],
+        vec!["time-wait", f],
+        vec![f, "--format", "csv"],
+        vec![f, "--format", "json"],
+        vec![refused, "--fail-on", "outcome=REJ"],
+        vec!["/nonexistent.pcap"],
+    ];
+    for args in runs {
+        let o = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+            .args(&args)
+            .env("TERM", "xterm-256color")
+            .env("COLORTERM", "truecolor")
+            .env("CLICOLOR_FORCE", "1")
+            .env("FORCE_COLOR", "1")
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        assert!(!o.stdout.contains(&0x1b), "ESC on stdout for {args:?}");
+        assert!(!o.stderr.contains(&0x1b), "ESC on stderr for {args:?}");
+        assert!(!o.stdout.is_empty() || !o.stderr.is_empty(), "{args:?}");
+    }
+}
+
+/// A reader that goes away (`| head -1`) ends the run quietly with exit 0.
+#[test]
+fn a_closed_pipe_is_exit_0_without_a_panic() {
+    use std::io::{BufRead, BufReader};
+    let f = fixture("http10_server_close_client.pcap");
+    let f = f.to_str().unwrap();
+    // Each of these writes far more than a pipe buffer holds.
+    for args in [
+        vec!["--format", "jsonl", f],
+        vec!["--format", "json", f],
+        vec!["--timeline", f],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "{args:?}");
+        drop(reader);
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}
+
+/// A little-endian µs pcap of `frames` Ethernet ARP frames (skipped as non-IP): cheap to read,
+/// and enough of them to drive the progress hook.
+fn arp_capture(name: &str, frames: u32) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("tfa-cli-{}-{name}.pcap", std::process::id()));
+    let mut b = Vec::with_capacity(24 + frames as usize * 58);
+    // Global header: magic, version 2.4, thiszone, sigfigs, snaplen, DLT_EN10MB.
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    // Broadcast destination, a source MAC, EtherType ARP, zero body to 42 bytes.
+    let mut frame = vec![0xffu8; 6];
+    frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+    frame.resize(42, 0);
+    for i in 0..frames {
+        b.extend_from_slice(&(1_700_000_000 + i / 1000).to_le_bytes());
+        b.extend_from_slice(&((i % 1000) * 1000).to_le_bytes());
+        b.extend_from_slice(&42u32.to_le_bytes());
+        b.extend_from_slice(&42u32.to_le_bytes());
+        b.extend_from_slice(&frame);
+    }
+    std::fs::write(&path, b).unwrap();
+    path
+}
+
+#[test]
+fn the_progress_hook_is_called_every_64k_frames() {
+    use tcpflow_audit::audit::{Config, PROGRESS_EVERY_FRAMES, audit, audit_with_progress};
+    use tcpflow_audit::capture::Input;
+    assert_eq!(PROGRESS_EVERY_FRAMES, 65_536);
+    let path = arp_capture("hook", 140_000);
+    let input = Input::Path(path.clone());
+    let mut calls = Vec::new();
+    let mut hook = |frames: u64| calls.push(frames);
+    let a = audit_with_progress(&input, &Config::default(), Some(&mut hook)).unwrap();
+    assert_eq!(calls, vec![65_536, 131_072]);
+    assert_eq!(a.capture.frames, 140_000);
+    assert_eq!(a.skipped_total(), 140_000);
+    // Without a hook the result is the same.
+    let b = audit(&input, &Config::default()).unwrap();
+    assert_eq!(b.capture.frames, a.capture.frames);
+    // A small capture never calls it.
+    let mut calls = 0;
+    let mut hook = |_: u64| calls += 1;
+    audit_with_progress(
+        &Input::Path(fixture("refused_client.pcap")),
+        &Config::default(),
+        Some(&mut hook),
+    )
+    .unwrap();
+    assert_eq!(calls, 0);
+    std::fs::remove_file(path).unwrap();
+}
+
+/// util-linux `script` runs a command on a pseudo-terminal; where it is missing the terminal
+/// tests check only the non-terminal half.
+fn have_script() -> bool {
+    let ok = Command::new("script")
+        .args(["-qec", "true", "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("no util-linux `script`: terminal half skipped");
+    }
+    ok
+}
+
+/// Run a shell command line with stdout and stderr on a pseudo-terminal; what it printed.
+fn on_tty(cmd: &str) -> String {
+    let o = Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    stdout(&o)
+}
+
+/// The bar appears on a terminal, and not with `-q`, `NO_COLOR` or `TERM=dumb`; with stderr a
+/// pipe it never appears.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let path = arp_capture("bar", 140_000);
+    let bin = env!("CARGO_BIN_EXE_tcpflow-audit");
+    let p = path.to_str().unwrap();
+    let o = run(&["--format", "csv", p]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    if have_script() {
+        let cmd = |env: &str, extra: &str| {
+            format!("{env} '{bin}' {extra} --format csv '{p}' > /dev/null; echo rc=$?")
+        };
+        let shown = on_tty(&cmd("", ""));
+        assert!(shown.contains("frames read in"), "{shown:?}");
+        assert!(shown.contains("65,536"), "{shown:?}");
+        assert!(shown.contains("rc=0"), "{shown:?}");
+        for (env, extra) in [("", "-q"), ("NO_COLOR=1", ""), ("TERM=dumb", "")] {
+            let out = on_tty(&cmd(env, extra));
+            assert!(!out.contains("frames read"), "{env} {extra}: {out:?}");
+            assert!(out.contains("rc=0"), "{out:?}");
+        }
+    }
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn usage_errors_are_coloured_only_on_a_terminal() {
+    let o = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+        .args(["--format", "xml", "x.pcap"])
+        .env("TERM", "xterm-256color")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid value 'xml'"), "{}", stderr(&o));
+    assert!(!o.stderr.contains(&0x1b), "{}", stderr(&o));
+    if have_script() {
+        let bin = env!("CARGO_BIN_EXE_tcpflow-audit");
+        let coloured = on_tty(&format!("'{bin}' --format xml x.pcap"));
+        assert!(coloured.contains("invalid value"), "{coloured:?}");
+        assert!(coloured.contains('\u{1b}'), "{coloured:?}");
+        for env in ["NO_COLOR=1", "TERM=dumb"] {
+            let plain = on_tty(&format!("{env} '{bin}' --format xml x.pcap"));
+            assert!(plain.contains("invalid value"), "{plain:?}");
+            assert!(!plain.contains('\u{1b}'), "{env}: {plain:?}");
+        }
+    }
+}
