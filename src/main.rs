@@ -7,7 +7,7 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use cli::{Action, Cli, Format, Plan};
@@ -16,7 +16,17 @@ use tcpflow_audit::connection::Connection;
 use tcpflow_audit::report::{csv, json, table, timeline};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
+    // (clap alone would still colour a dumb terminal when CI is set).
+    let plain = env_set("NO_COLOR") || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    let mut command = Cli::command();
+    if plain {
+        command = command.color(clap::ColorChoice::Never);
+    }
+    let parsed = command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -77,10 +87,9 @@ fn main() -> ExitCode {
 /// A progress bar only for a person watching: stderr is a terminal, not `-q`, no `NO_COLOR`,
 /// and a terminal that can redraw a line.
 fn show_progress(quiet: bool) -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     !quiet
         && io::stderr().is_terminal()
-        && !set("NO_COLOR")
+        && !env_set("NO_COLOR")
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
@@ -211,4 +220,8 @@ fn check_rules(plan: &Plan, a: &Audit, selected: &[&Connection]) -> bool {
         }
     }
     matched
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
