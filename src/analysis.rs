@@ -23,18 +23,6 @@ pub enum RetransKind {
     Spurious,
 }
 
-impl RetransKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            RetransKind::Fast => "fast",
-            RetransKind::Rto => "rto",
-            RetransKind::AfterRto => "after_rto",
-            RetransKind::TailLossProbe => "tail_loss_probe",
-            RetransKind::Spurious => "spurious",
-        }
-    }
-}
-
 /// The one primary class of a segment, decided in SPEC.md §4's order.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SegClass {

@@ -487,22 +487,19 @@ impl Connection {
             }
             return;
         }
-        let holder = "peer";
         let detail = if seg.flags.rst() {
-            format!(
-                "RST reaches the {holder} in TIME_WAIT (RFC 1337 TIME_WAIT assassination; Linux ignores it by default)"
-            )
+            "RST reaches the peer in TIME_WAIT (RFC 1337 TIME_WAIT assassination; Linux ignores it by default)".to_string()
         } else if seg.flags.fin() {
-            format!("FIN retransmitted to the {holder} in TIME_WAIT: its last ACK was lost or late")
+            "FIN retransmitted to the peer in TIME_WAIT: its last ACK was lost or late".to_string()
         } else if seg.payload_len > 0 {
             format!(
-                "{} bytes of stray data reach the {holder} in TIME_WAIT",
+                "{} bytes of stray data reach the peer in TIME_WAIT",
                 seg.payload_len
             )
         } else if seg.flags.syn() {
             return;
         } else {
-            format!("segment reaches the {holder} in TIME_WAIT")
+            "segment reaches the peer in TIME_WAIT".to_string()
         };
         self.event(Some(frame), ts, Some(s), EventKind::TimeWaitSegment, detail);
     }
@@ -1296,7 +1293,7 @@ impl Connection {
                 "accepted (SYN-ACK)"
             } else if d.rst_at.is_some() {
                 "refused (RST)"
-            } else if d.packets() > 0 {
+            } else if d.stats.packets > 0 {
                 "answered without SYN-ACK (challenge ACK)"
             } else {
                 "no answer in the capture"
@@ -1391,21 +1388,6 @@ impl Connection {
         } else {
             (self.client, a)
         }
-    }
-
-    /// The estimate a Linux sender would arm its timer with, for classification.
-    pub fn linux_rto_ms(&self, side: Side) -> f64 {
-        self.dirs[side]
-            .rtt
-            .estimator
-            .rto_ms(LINUX_RTO_FLOOR_MS)
-            .unwrap_or(1000.0)
-    }
-}
-
-impl Direction {
-    pub fn packets(&self) -> u64 {
-        self.stats.packets
     }
 }
 

@@ -40,22 +40,6 @@ impl State {
             State::LastAck => "LAST_ACK",
         }
     }
-
-    /// States in which the endpoint has sent its FIN.
-    pub fn fin_sent(self) -> bool {
-        matches!(
-            self,
-            State::FinWait1 | State::FinWait2 | State::Closing | State::TimeWait | State::LastAck
-        )
-    }
-
-    /// States before the handshake completed.
-    pub fn opening(self) -> bool {
-        matches!(
-            self,
-            State::Closed | State::Listen | State::SynSent | State::SynReceived
-        )
-    }
 }
 
 impl fmt::Display for State {
@@ -121,15 +105,6 @@ impl Endpoint {
             self.time_wait_entered = Some(ts);
         }
         Some(t)
-    }
-
-    /// Rewrite the state the endpoint started in, before any transition was recorded.
-    pub fn assume_initial(&mut self, state: State, inferred: bool) {
-        if self.transitions.is_empty() {
-            self.state = state;
-            self.initial = state;
-            self.initial_inferred = inferred;
-        }
     }
 
     pub fn passed_through(&self, state: State) -> bool {

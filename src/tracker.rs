@@ -114,12 +114,11 @@ impl Tracker {
                 );
             }
             old.finish(ts, self.time_wait_s);
-            judged.map(|(h, addr, held, acceptable, reason)| {
-                (old.id, h, addr, held, acceptable, reason)
-            })
+            judged
+                .map(|(_, addr, held, acceptable, reason)| (old.id, addr, held, acceptable, reason))
         };
         let idx = self.open(key, seg, ts, frame);
-        if let Some((previous, _h, holder_addr, held_for_s, acceptable, reason)) = reuse {
+        if let Some((previous, holder_addr, held_for_s, acceptable, reason)) = reuse {
             let conn = &mut self.connections[idx];
             let holder = conn.side_of(holder_addr);
             conn.reuse = Some(Reuse {
