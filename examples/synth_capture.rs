@@ -1,6 +1,6 @@
 //! Synthetic bulk-transfer capture for benchmarks (std only).
 //!
-//!     cargo run --release --example synth_capture -- OUT.pcap N_CONNECTIONS SEGMENTS_PER_CONN LOSS_PER_MILLE SEED
+//!     cargo run --release --example synth_capture -- OUT.pcap N_CONNECTIONS SEGMENTS_PER_CONN LOSS_PER_MILLE SEED [START_GAP_US]
 //!
 //! Writes a little-endian microsecond pcap (Ethernet, IPv4, TCP, snaplen 96: only the first 96
 //! bytes of each frame are stored, with the true `orig_len` and the true IP total length) of
@@ -22,7 +22,7 @@
 //! Connection c uses client port 1024 + (c + 31744) % 64512 (starting at 32768, Linux's ephemeral
 //! range, and wrapping over 1024..=65535) from client 10.0.(h / 250).(h % 250 + 1) with
 //! h = (c + 31744) / 64512, to server 10.200.0.1:5001. Round-trip times are 10 ms plus up to 1 ms of per-connection jitter,
-//! connections start every 1–1.5 ms. Totals (packets, bytes, injected losses) go to stderr.
+//! connections start every START_GAP_US (default 1000) plus up to 0.5 ms. Totals (packets, bytes, injected losses) go to stderr.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -515,9 +515,9 @@ fn write_pkt(
 }
 
 fn run(args: &[String]) -> Result<Totals, String> {
-    if args.len() != 6 {
+    if !(6..=7).contains(&args.len()) {
         return Err(format!(
-            "usage: {} OUT.pcap N_CONNECTIONS SEGMENTS_PER_CONN LOSS_PER_MILLE SEED",
+            "usage: {} OUT.pcap N_CONNECTIONS SEGMENTS_PER_CONN LOSS_PER_MILLE SEED [START_GAP_US]",
             args.first().map_or("synth_capture", |s| s.as_str())
         ));
     }
@@ -530,6 +530,11 @@ fn run(args: &[String]) -> Result<Totals, String> {
     let segments = num(3, "SEGMENTS_PER_CONN")?;
     let loss = num(4, "LOSS_PER_MILLE")?;
     let seed = num(5, "SEED")?;
+    let start_gap_us = if args.len() == 7 {
+        num(6, "START_GAP_US")?
+    } else {
+        START_GAP_US
+    };
     if segments == 0 || segments > 1_000_000 {
         return Err("SEGMENTS_PER_CONN must be 1..=1000000".into());
     }
@@ -581,7 +586,7 @@ fn run(args: &[String]) -> Result<Totals, String> {
             }
             active[next_conn as usize] = Some(conn);
             next_conn += 1;
-            next_start += START_GAP_US + rng.below(START_JITTER_US + 1);
+            next_start += start_gap_us + rng.below(START_JITTER_US + 1);
         }
         let Some(Reverse((_, id))) = heap.pop() else {
             break;
