@@ -1,14 +1,16 @@
 //! The whole analysis in one streaming pass: read → decode → track → analyse, then the
 //! capture-wide reports (TIME_WAIT, patterns).
 
+use std::ops::ControlFlow;
+
 use indexmap::IndexMap;
 
 use crate::capture::{CaptureError, CaptureInfo, Input, read_capture};
 use crate::connection::Connection;
 use crate::decode::{SkipReason, decode};
-use crate::patterns::{self, Pattern};
+use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::Timestamp;
-use crate::time_wait::{self, TimeWaitReport};
+use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
 use crate::tracker::{TimelineSelect, Tracker};
 
 /// What the core needs to know; built from the command line by the binary.
@@ -34,7 +36,9 @@ pub struct Audit {
     pub skipped: IndexMap<SkipReason, u64>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
-    pub connections: Vec<Connection>,
+    /// Every connection, by id; empty when a [`Hooks::finished`] hook took them. Boxed as the
+    /// tracker made them, so none is copied.
+    pub connections: Vec<Box<Connection>>,
     pub time_wait: TimeWaitReport,
     pub patterns: Vec<Pattern>,
 }
@@ -54,23 +58,45 @@ impl Audit {
     }
 }
 
-/// The progress hook of [`audit_with_progress`] is called once every this many frames.
+/// The progress hook of [`Hooks`] is called once every this many frames.
 pub const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
 
-pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
-    audit_with_progress(input, config, None)
+/// Receives each finished connection with the timestamp digits known by then.
+pub type FinishedHook<'a> = &'a mut dyn FnMut(&Connection, u8) -> ControlFlow<()>;
+
+/// What a caller may watch while the capture is read.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Called with the number of frames read so far after every [`PROGRESS_EVERY_FRAMES`]
+    /// frames (never for a smaller capture), for a progress bar. The capture reader does not
+    /// tell its byte position, so frames are all a caller can show.
+    pub progress: Option<&'a mut dyn FnMut(u64)>,
+    /// Called with each connection as soon as it is finished (see [`crate::tracker`]) and the
+    /// timestamp digits known by then. The connection is then dropped instead of kept in
+    /// [`Audit::connections`], so memory follows the connections still open. Returning
+    /// `Break` stops the reading (a reader that went away).
+    pub finished: Option<FinishedHook<'a>>,
 }
 
-/// [`audit`], calling `progress` with the number of frames read so far after every
-/// [`PROGRESS_EVERY_FRAMES`] frames (never for a smaller capture), for a progress bar. The
-/// capture reader does not tell its byte position, so frames are all a caller can show.
-pub fn audit_with_progress(
-    input: &Input,
-    config: &Config,
-    mut progress: Option<&mut dyn FnMut(u64)>,
-) -> Result<Audit, CaptureError> {
+pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
+    audit_with(input, config, Hooks::default())
+}
+
+/// [`audit`] with the caller's [`Hooks`].
+pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit, CaptureError> {
+    let Hooks {
+        mut progress,
+        finished,
+    } = hooks;
     let mut frames = 0u64;
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
+    let mut done = Finished {
+        kept: Vec::new(),
+        time_wait: TimeWaitAccumulator::default(),
+        patterns: PatternAccumulator::default(),
+        hook: finished,
+        stopped: false,
+    };
     let mut skipped: IndexMap<SkipReason, u64> = IndexMap::new();
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
@@ -91,27 +117,66 @@ pub fn audit_with_progress(
             Ok(seg) => {
                 tcp_segments += 1;
                 tracker.on_segment(&seg, frame.ts, frame.number);
+                for c in tracker.drain_finished() {
+                    done.add(c, frame.ts_digits);
+                }
             }
             Err(reason) => *skipped.entry(reason).or_default() += 1,
         }
+        if done.stopped {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     })?;
     let end = last_ts.unwrap_or_default();
-    let connections = tracker.finish(end);
-    let time_wait = time_wait::analyse(
-        &connections,
-        config.time_wait_s,
-        first_ts.unwrap_or_default(),
-        end,
-    );
-    let patterns = patterns::find(&connections);
+    for c in tracker.finish_boxed(end) {
+        done.add(c, capture.ts_digits);
+    }
+    let Finished {
+        mut kept,
+        time_wait,
+        patterns,
+        ..
+    } = done;
+    kept.sort_by_key(|c| c.id);
     Ok(Audit {
+        time_wait: time_wait.report(config.time_wait_s, first_ts.unwrap_or_default(), end),
+        patterns: patterns.finish(),
         capture,
         tcp_segments,
         skipped,
         first_ts,
         last_ts,
-        connections,
-        time_wait,
-        patterns,
+        connections: kept,
     })
+}
+
+/// Where finished connections go: into the capture-wide reports, then to the caller's hook or
+/// into the list kept for the reports.
+struct Finished<'h> {
+    #[allow(
+        clippy::vec_box,
+        reason = "each connection stays in the allocation the tracker made for it; no copies"
+    )]
+    kept: Vec<Box<Connection>>,
+    time_wait: TimeWaitAccumulator,
+    patterns: PatternAccumulator,
+    hook: Option<FinishedHook<'h>>,
+    stopped: bool,
+}
+
+impl Finished<'_> {
+    fn add(&mut self, c: Box<Connection>, ts_digits: u8) {
+        self.time_wait.add(&c);
+        self.patterns.add(&c);
+        match self.hook.as_mut() {
+            Some(hook) => {
+                if !self.stopped {
+                    self.stopped = hook(&c, ts_digits).is_break();
+                }
+            }
+            None => self.kept.push(c),
+        }
+    }
 }

@@ -1,24 +1,28 @@
 //! Capture reading: pcap (either byte order, µs or ns) and pcapng (sections, interfaces,
 //! `if_tsresol`, `if_tsoffset`), optionally gzip-compressed, from a file or standard input.
 //!
-//! One streaming pass with a bounded buffer (pcap-parser's `create_reader`); each record is handed
+//! One streaming pass with a bounded buffer (pcap-parser's readers); each record is handed
 //! to a callback as a borrowed [`Frame`], so nothing is copied per frame. Damage in the middle of a
 //! file ends the reading with a warning; only a file that cannot be read at all is an error.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
 use pcap_parser::pcapng::Block;
-use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{LegacyPcapReader, Linktype, PcapBlockOwned, PcapError, PcapNGReader};
 
 use crate::time::Timestamp;
 
 /// Initial reader buffer; grown (up to [`MAX_BUFFER`]) for records that do not fit.
 const INITIAL_BUFFER: usize = 1 << 18;
+/// The block type of a pcapng section header, the first four bytes of a pcapng file.
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 /// The largest record we are willing to hold. A record claiming more is damage, not data.
 const MAX_BUFFER: usize = 1 << 28;
 
@@ -55,6 +59,8 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Length of the frame on the wire (before the snaplen cut).
     pub orig_len: u32,
+    /// Fraction digits that show the finest timestamp resolution described so far.
+    pub ts_digits: u8,
 }
 
 /// What the file itself says, gathered while reading.
@@ -112,10 +118,11 @@ struct Interface {
     offset_secs: i64,
 }
 
-/// Read every frame of `input`, calling `on_frame` for each in file order.
+/// Read every frame of `input`, calling `on_frame` for each in file order, until the input ends
+/// or `on_frame` breaks.
 pub fn read_capture(
     input: &Input,
-    on_frame: &mut dyn FnMut(&Frame),
+    on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
 ) -> Result<CaptureInfo, CaptureError> {
     let file = input.name();
     let raw: Box<dyn Read + Send> = match input {
@@ -136,16 +143,22 @@ pub fn read_capture(
         file: file.clone(),
         ..CaptureInfo::default()
     };
-    let reader: Box<dyn Read + Send> = if prefix.starts_with(&[0x1f, 0x8b]) {
+    let (reader, magic) = if prefix.starts_with(&[0x1f, 0x8b]) {
         info.gzip = true;
         let (inner, rest) = peek(Box::new(MultiGzDecoder::new(raw)), &file)?;
         check_magic(&inner, &file)?;
-        rest
+        (rest, inner)
     } else {
         check_magic(&prefix, &file)?;
-        raw
+        (raw, prefix)
     };
-    read_records(reader, &mut info, on_frame)?;
+    let pcapng = magic.starts_with(&PCAPNG_MAGIC);
+    let filling = FillingReader {
+        inner: reader,
+        fill_first: header_len(&magic),
+        error: Arc::new(Mutex::new(None)),
+    };
+    read_records(filling, pcapng, &mut info, on_frame)?;
     Ok(info)
 }
 
@@ -185,7 +198,7 @@ fn check_magic(prefix: &[u8], file: &str) -> Result<(), CaptureError> {
         [0xa1, 0xb2, 0xc3, 0xd4], // pcap, big-endian, µs
         [0x4d, 0x3c, 0xb2, 0xa1], // pcap, little-endian, ns
         [0xa1, 0xb2, 0x3c, 0x4d], // pcap, big-endian, ns
-        [0x0a, 0x0d, 0x0d, 0x0a], // pcapng section header
+        PCAPNG_MAGIC,
     ];
     if prefix.len() >= 4 && MAGICS.iter().any(|m| prefix[..4] == m[..]) {
         return Ok(());
@@ -206,13 +219,32 @@ fn check_magic(prefix: &[u8], file: &str) -> Result<(), CaptureError> {
     })
 }
 
-/// pcap-parser reads the file header with one `read` call; this adapter makes every call fill
-/// the buffer (up to end of input), so a header split across short reads (pipes, the peeked
-/// prefix) is still seen whole.
+/// The length of the file header that starts `prefix` (a recognised magic): 24 bytes for pcap,
+/// the first block's own length for pcapng (capped, since damage may claim anything).
+fn header_len(prefix: &[u8]) -> usize {
+    if prefix.starts_with(&PCAPNG_MAGIC) && prefix.len() >= 12 {
+        let field: [u8; 4] = prefix[4..8].try_into().unwrap_or_default();
+        let len = if prefix[8..12] == [0x1a, 0x2b, 0x3c, 0x4d] {
+            u32::from_be_bytes(field)
+        } else {
+            u32::from_le_bytes(field)
+        };
+        (len as usize).clamp(28, INITIAL_BUFFER)
+    } else {
+        24
+    }
+}
+
+/// pcap-parser reads the file header with one `read` call; this adapter makes reads fill the
+/// buffer until the header has been delivered, so a header split across short reads (pipes,
+/// the peeked prefix) is still seen whole. After that it passes reads through, so records that
+/// come down a pipe are analysed as they arrive rather than when a buffer is full.
 /// A read error (a gzip stream cut short, an I/O error) ends the input like an end of file;
 /// the error is kept so the reader can warn that the capture was analysed up to there.
 struct FillingReader {
     inner: Box<dyn Read + Send>,
+    /// Bytes still to deliver by filling.
+    fill_first: usize,
     error: Arc<Mutex<Option<String>>>,
 }
 
@@ -233,7 +265,11 @@ impl Read for FillingReader {
                     break;
                 }
             }
+            if filled >= self.fill_first {
+                break;
+            }
         }
+        self.fill_first = self.fill_first.saturating_sub(filled);
         Ok(filled)
     }
 }
@@ -246,17 +282,24 @@ enum Step {
 }
 
 fn read_records(
-    reader: Box<dyn Read + Send>,
+    filling: FillingReader,
+    pcapng: bool,
     info: &mut CaptureInfo,
-    on_frame: &mut dyn FnMut(&Frame),
+    on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
 ) -> Result<(), CaptureError> {
     let file = info.file.clone();
-    let read_error = Arc::new(Mutex::new(None));
-    let filling = FillingReader {
-        inner: reader,
-        error: Arc::clone(&read_error),
+    let read_error = Arc::clone(&filling.error);
+    // The readers' constructors read once, and that read must hold the whole file header
+    // (`FillingReader` sees to it); `create_reader` would read a second time, which on a pipe
+    // blocks until more records come.
+    let created = if pcapng {
+        PcapNGReader::new(INITIAL_BUFFER, filling)
+            .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
+    } else {
+        LegacyPcapReader::new(INITIAL_BUFFER, filling)
+            .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
     };
-    let mut reader = match create_reader(INITIAL_BUFFER, filling) {
+    let mut reader = match created {
         Ok(r) => r,
         Err(PcapError::Eof) => return Err(CaptureError::Empty { file }),
         Err(e) => {
@@ -307,13 +350,17 @@ fn read_records(
                         let frac = i64::from(b.ts_usec) * (1_000_000_000 / iface.resolution as i64);
                         last_ts = Timestamp::from_secs_nanos(i64::from(b.ts_sec), frac);
                         info.frames += 1;
-                        on_frame(&Frame {
+                        let flow = on_frame(&Frame {
                             number: info.frames,
                             ts: last_ts,
                             link_type: Some(iface.link_type),
                             data: b.data,
                             orig_len: b.origlen,
+                            ts_digits: info.ts_digits,
                         });
+                        if flow.is_break() {
+                            break;
+                        }
                     }
                     PcapBlockOwned::NG(Block::SectionHeader(shb)) if shb.major_version != 1 => {
                         let reason = format!(
@@ -371,26 +418,34 @@ fn read_records(
                             last_ts = ng_timestamp(epb.ts_high, epb.ts_low, i);
                         }
                         let caplen = (epb.caplen as usize).min(epb.data.len());
-                        on_frame(&Frame {
+                        let flow = on_frame(&Frame {
                             number: info.frames,
                             ts: last_ts,
                             link_type: iface.map(|i| i.link_type),
                             data: &epb.data[..caplen],
                             orig_len: epb.origlen,
+                            ts_digits: info.ts_digits.max(6),
                         });
+                        if flow.is_break() {
+                            break;
+                        }
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                         // A simple packet block has no timestamp and belongs to interface 0.
                         info.frames += 1;
                         let iface = interfaces.first().copied();
                         let caplen = (spb.origlen as usize).min(spb.data.len());
-                        on_frame(&Frame {
+                        let flow = on_frame(&Frame {
                             number: info.frames,
                             ts: last_ts,
                             link_type: iface.map(|i| i.link_type),
                             data: &spb.data[..caplen],
                             orig_len: spb.origlen,
+                            ts_digits: info.ts_digits.max(6),
                         });
+                        if flow.is_break() {
+                            break;
+                        }
                     }
                     PcapBlockOwned::NG(_) => {}
                 }

@@ -365,6 +365,7 @@ mod tests {
             link_type: Some(Linktype(link)),
             data,
             orig_len,
+            ts_digits: 6,
         }
     }
 

@@ -4,6 +4,7 @@
 mod cli;
 
 use std::io::{self, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use clap::{CommandFactory, FromArgMatches};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use cli::{Action, Cli, Format, Plan};
-use tcpflow_audit::audit::{Audit, audit_with_progress};
+use tcpflow_audit::audit::{Audit, Hooks, audit_with};
 use tcpflow_audit::connection::Connection;
 use tcpflow_audit::report::{csv, json, table, timeline};
 
@@ -41,20 +42,44 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // jsonl writes each connection as it finishes, unless --top must see them all first.
+    let streaming = plan.format == Format::Jsonl && plan.selection.top.is_none();
+    let mut hits: Vec<Vec<u32>> = vec![Vec::new(); plan.rules.len()];
+    let mut lines = io::BufWriter::new(io::stdout().lock());
+    let mut write_error: Option<io::Error> = None;
     let audit = {
         let mut bar: Option<ProgressBar> = None;
         let show = show_progress(plan.quiet);
         let started = Instant::now();
-        let mut hook = |frames: u64| match &bar {
+        let mut progress = |frames: u64| match &bar {
             Some(b) => b.set_position(frames),
             None => bar = Some(progress_bar(&plan.input.name(), started, frames)),
         };
-        let result = audit_with_progress(&plan.input, &plan.config, show.then_some(&mut hook));
+        let mut finished = |c: &Connection, digits: u8| {
+            if !plan.selection.matches(c) {
+                return ControlFlow::Continue(());
+            }
+            record_hits(&plan, c, &mut hits);
+            match write_line(&mut lines, c, digits) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    write_error = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        };
+        let hooks = Hooks {
+            progress: show.then_some(&mut progress as &mut dyn FnMut(u64)),
+            finished: streaming
+                .then_some(&mut finished as &mut dyn FnMut(&Connection, u8) -> ControlFlow<()>),
+        };
+        let result = audit_with(&plan.input, &plan.config, hooks);
         if let Some(b) = bar {
             b.finish_and_clear();
         }
         result
     };
+    drop(lines);
     let audit = match audit {
         Ok(a) => a,
         Err(e) => {
@@ -68,7 +93,12 @@ fn main() -> ExitCode {
             eprintln!("tcpflow-audit: warning: {w}");
         }
     }
-    match write_report(&plan, &audit, &selected) {
+    let written = match write_error {
+        Some(e) => Err(e),
+        None if streaming => Ok(()),
+        None => write_report(&plan, &audit, &selected),
+    };
+    match written {
         Ok(()) => {}
         // A reader that went away (`| head`) is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
@@ -77,7 +107,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if check_rules(&plan, &audit, &selected) {
+    if !streaming {
+        for c in &selected {
+            record_hits(&plan, c, &mut hits);
+        }
+    }
+    if report_rules(&plan, &audit, &mut hits) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -143,8 +178,7 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
         }
         Format::Jsonl => {
             for c in selected {
-                serde_json::to_writer(&mut out, &json::connection(c, digits))?;
-                writeln!(out)?;
+                write_line(&mut out, c, digits)?;
             }
         }
         Format::Csv => {
@@ -184,10 +218,26 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
     out.flush()
 }
 
+/// One connection as a JSON line, flushed at once so a reader downstream sees it now.
+fn write_line(out: &mut impl Write, c: &Connection, digits: u8) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &json::connection(c, digits))?;
+    writeln!(out)?;
+    out.flush()
+}
+
+/// Note `c` under every per-connection rule it matches (`hits` is indexed like `plan.rules`).
+fn record_hits(plan: &Plan, c: &Connection, hits: &mut [Vec<u32>]) {
+    for (rule, ids) in plan.rules.iter().zip(hits.iter_mut()) {
+        if !rule.is_capture_wide() && rule.matches_connection(c) {
+            ids.push(c.id);
+        }
+    }
+}
+
 /// Report every matched rule on stderr; true if any matched.
-fn check_rules(plan: &Plan, a: &Audit, selected: &[&Connection]) -> bool {
+fn report_rules(plan: &Plan, a: &Audit, hits: &mut [Vec<u32>]) -> bool {
     let mut matched = false;
-    for rule in &plan.rules {
+    for (rule, ids) in plan.rules.iter().zip(hits.iter_mut()) {
         if rule.is_capture_wide() {
             if rule.matches_capture(a) {
                 matched = true;
@@ -197,26 +247,23 @@ fn check_rules(plan: &Plan, a: &Audit, selected: &[&Connection]) -> bool {
             }
             continue;
         }
-        let hits: Vec<u32> = selected
-            .iter()
-            .filter(|c| rule.matches_connection(c))
-            .map(|c| c.id)
-            .collect();
-        if !hits.is_empty() {
-            matched = true;
-            if !plan.quiet {
-                let shown: Vec<String> = hits.iter().take(20).map(|i| i.to_string()).collect();
-                let more = if hits.len() > 20 {
-                    format!(" and {} more", hits.len() - 20)
-                } else {
-                    String::new()
-                };
-                eprintln!(
-                    "tcpflow-audit: rule '{rule}' matched {} connection(s): {}{more}",
-                    hits.len(),
-                    shown.join(", ")
-                );
-            }
+        if ids.is_empty() {
+            continue;
+        }
+        matched = true;
+        if !plan.quiet {
+            ids.sort_unstable();
+            let shown: Vec<String> = ids.iter().take(20).map(|i| i.to_string()).collect();
+            let more = if ids.len() > 20 {
+                format!(" and {} more", ids.len() - 20)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "tcpflow-audit: rule '{rule}' matched {} connection(s): {}{more}",
+                ids.len(),
+                shown.join(", ")
+            );
         }
     }
     matched

@@ -2,10 +2,8 @@
 //! involved: half-open connections piling up on a server port (SYN flood) and one host trying
 //! many ports (scan).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
-
-use indexmap::IndexMap;
 
 use crate::connection::Connection;
 use crate::state::State;
@@ -23,75 +21,112 @@ pub struct Pattern {
     pub connections: Vec<u32>,
 }
 
-pub fn find(connections: &[Connection]) -> Vec<Pattern> {
-    let mut out = Vec::new();
+/// The connections one server endpoint left half-open, and their client addresses.
+#[derive(Default)]
+struct HalfOpen {
+    ids: Vec<u32>,
+    clients: BTreeSet<IpAddr>,
+}
 
-    // SYN flood: the server answered (SYN_RECEIVED) but the handshake never completed.
-    let mut half_open: IndexMap<SocketAddr, Vec<u32>> = IndexMap::new();
-    for c in connections {
-        let server = c.server();
-        let stuck = c.ends[server].passed_through(State::SynReceived)
-            && !c.ends[server].passed_through(State::Established);
-        let unanswered_syn = c.conn_state() == "S0";
-        if stuck || unanswered_syn {
-            half_open.entry(c.addrs[server]).or_default().push(c.id);
-        }
-    }
-    for (endpoint, ids) in half_open {
-        if ids.len() >= FLOOD_MIN_HALF_OPEN {
-            let clients: BTreeSet<IpAddr> = ids
-                .iter()
-                .map(|&id| {
-                    connections[id as usize - 1].addrs[connections[id as usize - 1].client].ip()
-                })
-                .collect();
-            out.push(Pattern {
-                kind: "syn_flood",
-                summary: format!(
-                    "{} half-open connections to {endpoint} from {} source address(es): SYNs never completed (a SYN flood, or a listen queue that overflowed)",
-                    ids.len(),
-                    clients.len()
-                ),
-                connections: ids,
-            });
-        }
-    }
+/// What one client address tried against one target address.
+#[derive(Default)]
+struct Tries {
+    ports: BTreeSet<u16>,
+    refused: u32,
+    unanswered: u32,
+    ids: Vec<u32>,
+}
 
-    // Scan: one client address, many destination ports, refused or unanswered.
-    // (client, target) -> (ports tried, refused, unanswered, connections)
-    type Tries = (BTreeSet<u16>, u32, u32, Vec<u32>);
-    let mut tries: IndexMap<(IpAddr, IpAddr), Tries> = IndexMap::new();
-    for c in connections {
+/// The patterns built up as connections finish, so the connections need not be kept. Only what
+/// a pattern may report is stored: ids, ports and addresses.
+#[derive(Default)]
+pub struct PatternAccumulator {
+    half_open: HashMap<SocketAddr, HalfOpen>,
+    tries: HashMap<(IpAddr, IpAddr), Tries>,
+}
+
+impl PatternAccumulator {
+    pub fn add(&mut self, c: &Connection) {
+        let (client, server) = (c.addrs[c.client], c.addrs[c.server()]);
+        // SYN flood: the server answered (SYN_RECEIVED) but the handshake never completed.
+        let end = &c.ends[c.server()];
+        let stuck =
+            end.passed_through(State::SynReceived) && !end.passed_through(State::Established);
         let state = c.conn_state();
-        if !matches!(
+        if stuck || state == "S0" {
+            let h = self.half_open.entry(server).or_default();
+            h.ids.push(c.id);
+            h.clients.insert(client.ip());
+        }
+        // Scan: one client address, many destination ports, refused or unanswered.
+        if matches!(
             state,
             "REJ" | "S0" | "RSTOS0" | "RSTR" | "RSTO" | "SF" | "S1"
         ) {
-            continue;
-        }
-        let (client, server) = (c.addrs[c.client], c.addrs[c.server()]);
-        let e = tries.entry((client.ip(), server.ip())).or_default();
-        e.0.insert(server.port());
-        match state {
-            "REJ" => e.1 += 1,
-            "S0" => e.2 += 1,
-            _ => {}
-        }
-        e.3.push(c.id);
-    }
-    for ((client, target), (ports, refused, unanswered, ids)) in tries {
-        let failed = refused + unanswered;
-        if ports.len() >= SCAN_MIN_PORTS && failed as usize * 2 >= ids.len() {
-            out.push(Pattern {
-                kind: "port_scan",
-                summary: format!(
-                    "{client} tried {} ports on {target}: {refused} refused (RST), {unanswered} unanswered, {} answered",
-                    ports.len(),
-                    ids.len() as u32 - failed
-                ),
-                connections: ids,
-            });
+            let t = self.tries.entry((client.ip(), server.ip())).or_default();
+            t.ports.insert(server.port());
+            match state {
+                "REJ" => t.refused += 1,
+                "S0" => t.unanswered += 1,
+                _ => {}
+            }
+            t.ids.push(c.id);
         }
     }
-    out
+
+    /// The patterns found: floods, then scans, each in order of its first connection.
+    pub fn finish(self) -> Vec<Pattern> {
+        let mut floods: Vec<Pattern> = self
+            .half_open
+            .into_iter()
+            .filter(|(_, h)| h.ids.len() >= FLOOD_MIN_HALF_OPEN)
+            .map(|(endpoint, mut h)| {
+                h.ids.sort_unstable();
+                Pattern {
+                    kind: "syn_flood",
+                    summary: format!(
+                        "{} half-open connections to {endpoint} from {} source address(es): SYNs never completed (a SYN flood, or a listen queue that overflowed)",
+                        h.ids.len(),
+                        h.clients.len()
+                    ),
+                    connections: h.ids,
+                }
+            })
+            .collect();
+        let mut scans: Vec<Pattern> = self
+            .tries
+            .into_iter()
+            .filter(|(_, t)| {
+                let failed = (t.refused + t.unanswered) as usize;
+                t.ports.len() >= SCAN_MIN_PORTS && failed * 2 >= t.ids.len()
+            })
+            .map(|((client, target), mut t)| {
+                t.ids.sort_unstable();
+                let answered = t.ids.len() as u32 - t.refused - t.unanswered;
+                Pattern {
+                    kind: "port_scan",
+                    summary: format!(
+                        "{client} tried {} ports on {target}: {} refused (RST), {} unanswered, {answered} answered",
+                        t.ports.len(),
+                        t.refused,
+                        t.unanswered
+                    ),
+                    connections: t.ids,
+                }
+            })
+            .collect();
+        floods.sort_by_key(|p| p.connections.first().copied());
+        scans.sort_by_key(|p| p.connections.first().copied());
+        floods.extend(scans);
+        floods
+    }
+}
+
+/// The patterns over a whole list of connections at once.
+pub fn find(connections: &[Connection]) -> Vec<Pattern> {
+    let mut acc = PatternAccumulator::default();
+    for c in connections {
+        acc.add(c);
+    }
+    acc.finish()
 }

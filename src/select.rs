@@ -96,8 +96,12 @@ impl Selection {
             && (!self.anomalies_only || c.anomaly_count() > 0)
     }
 
-    pub fn apply<'a>(&self, conns: &'a [Connection]) -> Vec<&'a Connection> {
-        let mut out: Vec<&Connection> = conns.iter().filter(|c| self.matches(c)).collect();
+    pub fn apply<'a>(&self, conns: &'a [Box<Connection>]) -> Vec<&'a Connection> {
+        let mut out: Vec<&Connection> = conns
+            .iter()
+            .map(|c| &**c)
+            .filter(|c| self.matches(c))
+            .collect();
         if let Some((n, key)) = self.top {
             // Stable: ties keep the order of first appearance.
             out.sort_by_key(|c| std::cmp::Reverse(key.value(c)));

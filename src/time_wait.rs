@@ -2,9 +2,8 @@
 //! endpoint holds in TIME_WAIT over time, 4-tuple reuse, and a diagnosis in plain words.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
-
-use indexmap::IndexMap;
 
 use crate::connection::{Connection, Side, other};
 use crate::state::State;
@@ -43,7 +42,11 @@ pub struct TimeWaitReport {
     pub by_endpoint: Vec<EndpointTimeWait>,
 }
 
+/// What one endpoint's connections add up to, gathered connection by connection.
 struct Acc {
+    /// The first connection (lowest id) and side it appeared as, to order endpoints the same
+    /// way whatever order the connections finish in.
+    first_seen: (u32, Side),
     server_roles: u32,
     connections: u32,
     closed_actively: u32,
@@ -52,32 +55,74 @@ struct Acc {
     reused: u32,
     reused_acceptable: u32,
     intervals: Vec<(Timestamp, Option<Timestamp>)>,
-    peer_last_use: HashMap<SocketAddr, Timestamp>,
+    peers: Peers,
     fastest_reuse: Option<f64>,
 }
 
-pub fn analyse(
-    connections: &[Connection],
-    duration_s: f64,
-    start: Timestamp,
-    end: Timestamp,
-) -> TimeWaitReport {
-    let mut acc: IndexMap<SocketAddr, Acc> = IndexMap::new();
-    for c in connections {
+/// The peers an endpoint met, with when each last opened a connection to it. Most endpoints are
+/// a client's ephemeral port that meets one server, so one peer is kept without a table.
+enum Peers {
+    One(SocketAddr, Timestamp),
+    Many(HashMap<SocketAddr, Timestamp>),
+}
+
+impl Peers {
+    /// Record a connection from `peer` at `at`; returns when that peer last came before.
+    fn insert(&mut self, peer: SocketAddr, at: Timestamp) -> Option<Timestamp> {
+        match self {
+            Peers::One(p, last) if *p == peer => Some(std::mem::replace(last, at)),
+            Peers::One(p, last) => {
+                *self = Peers::Many(HashMap::from([(*p, *last), (peer, at)]));
+                None
+            }
+            Peers::Many(map) => map.insert(peer, at),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Peers::One(..) => 1,
+            Peers::Many(map) => map.len(),
+        }
+    }
+}
+
+/// The TIME_WAIT report built up as connections finish, so the connections themselves need not
+/// be kept. Incarnations of one 4-tuple finish in order, which the port-reuse gap relies on.
+#[derive(Default)]
+pub struct TimeWaitAccumulator {
+    acc: HashMap<SocketAddr, Acc>,
+}
+
+impl TimeWaitAccumulator {
+    pub fn add(&mut self, c: &Connection) {
         let initiator = c.close_initiator();
         for side in 0..2 {
-            let a = acc.entry(c.addrs[side]).or_insert_with(|| Acc {
-                server_roles: 0,
-                connections: 0,
-                closed_actively: 0,
-                closed_passively: 0,
-                entered: 0,
-                reused: 0,
-                reused_acceptable: 0,
-                intervals: Vec::new(),
-                peer_last_use: HashMap::new(),
-                fastest_reuse: None,
-            });
+            let peer = c.addrs[other(side)];
+            let a = match self.acc.entry(c.addrs[side]) {
+                Entry::Occupied(e) => {
+                    let a = e.into_mut();
+                    if let Some(prev) = a.peers.insert(peer, c.first_ts) {
+                        let gap = c.first_ts.secs_since(prev);
+                        a.fastest_reuse = Some(a.fastest_reuse.map_or(gap, |f: f64| f.min(gap)));
+                    }
+                    a
+                }
+                Entry::Vacant(e) => e.insert(Acc {
+                    first_seen: (c.id, side),
+                    server_roles: 0,
+                    connections: 0,
+                    closed_actively: 0,
+                    closed_passively: 0,
+                    entered: 0,
+                    reused: 0,
+                    reused_acceptable: 0,
+                    intervals: Vec::new(),
+                    peers: Peers::One(peer, c.first_ts),
+                    fastest_reuse: None,
+                }),
+            };
+            a.first_seen = a.first_seen.min((c.id, side));
             a.connections += 1;
             if side != c.client {
                 a.server_roles += 1;
@@ -92,65 +137,79 @@ pub fn analyse(
                 a.entered += 1;
                 a.intervals.push((entered, time_wait_exit(c, side)));
             }
-            let peer = c.addrs[other(side)];
-            if let Some(prev) = a.peer_last_use.insert(peer, c.first_ts) {
-                let gap = c.first_ts.secs_since(prev);
-                a.fastest_reuse = Some(a.fastest_reuse.map_or(gap, |f: f64| f.min(gap)));
-            }
         }
         if let Some(reuse) = &c.reuse
-            && let Some(a) = acc.get_mut(&reuse.holder_addr)
+            && let Some(a) = self.acc.get_mut(&reuse.holder_addr)
         {
             a.reused += 1;
             a.reused_acceptable += u32::from(reuse.acceptable);
         }
     }
 
-    let mut by_endpoint: Vec<EndpointTimeWait> = acc
-        .into_iter()
-        .filter(|(_, a)| a.entered > 0 || a.closed_actively > 0)
-        .map(|(endpoint, a)| {
-            let (peak, peak_ts) = peak(&a.intervals);
-            let held_at_end = a
-                .intervals
-                .iter()
-                .filter(|(_, exit)| exit.is_none())
-                .count() as u32;
-            let role = if a.server_roles * 2 >= a.connections && a.server_roles > 0 {
-                "server"
-            } else {
-                "client"
-            };
-            let mut e = EndpointTimeWait {
-                endpoint,
-                role,
-                connections: a.connections,
-                closed_actively: a.closed_actively,
-                closed_passively: a.closed_passively,
-                entered: a.entered,
-                peak,
-                peak_ts,
-                held_at_end,
-                reused: a.reused,
-                reused_acceptable: a.reused_acceptable,
-                series: series(&a.intervals, start, end),
-                peer_ports: a.peer_last_use.len() as u32,
-                fastest_port_reuse_s: a.fastest_reuse,
-                diagnosis: Vec::new(),
-            };
-            e.diagnosis = diagnose(&e, duration_s);
-            e
-        })
-        .collect();
-    by_endpoint.sort_by(|a, b| {
-        b.entered
-            .cmp(&a.entered)
-            .then(b.closed_actively.cmp(&a.closed_actively))
-    });
-    TimeWaitReport {
-        duration_s,
-        by_endpoint,
+    /// The report for a capture from `start` to `end` with a `duration_s` TIME_WAIT.
+    pub fn report(self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
+        let mut by_endpoint: Vec<((u32, Side), EndpointTimeWait)> = self
+            .acc
+            .into_iter()
+            .filter(|(_, a)| a.entered > 0 || a.closed_actively > 0)
+            .map(|(endpoint, a)| {
+                let (peak, peak_ts) = peak(&a.intervals);
+                let held_at_end = a
+                    .intervals
+                    .iter()
+                    .filter(|(_, exit)| exit.is_none())
+                    .count() as u32;
+                let role = if a.server_roles * 2 >= a.connections && a.server_roles > 0 {
+                    "server"
+                } else {
+                    "client"
+                };
+                let mut e = EndpointTimeWait {
+                    endpoint,
+                    role,
+                    connections: a.connections,
+                    closed_actively: a.closed_actively,
+                    closed_passively: a.closed_passively,
+                    entered: a.entered,
+                    peak,
+                    peak_ts,
+                    held_at_end,
+                    reused: a.reused,
+                    reused_acceptable: a.reused_acceptable,
+                    series: series(&a.intervals, start, end),
+                    peer_ports: a.peers.len() as u32,
+                    fastest_port_reuse_s: a.fastest_reuse,
+                    diagnosis: Vec::new(),
+                };
+                e.diagnosis = diagnose(&e, duration_s);
+                (a.first_seen, e)
+            })
+            .collect();
+        by_endpoint.sort_by(|(ia, a), (ib, b)| {
+            b.entered
+                .cmp(&a.entered)
+                .then(b.closed_actively.cmp(&a.closed_actively))
+                .then(ia.cmp(ib))
+        });
+        TimeWaitReport {
+            duration_s,
+            by_endpoint: by_endpoint.into_iter().map(|(_, e)| e).collect(),
+        }
     }
+}
+
+/// The report over a whole list of connections at once.
+pub fn analyse(
+    connections: &[Connection],
+    duration_s: f64,
+    start: Timestamp,
+    end: Timestamp,
+) -> TimeWaitReport {
+    let mut acc = TimeWaitAccumulator::default();
+    for c in connections {
+        acc.add(c);
+    }
+    acc.report(duration_s, start, end)
 }
 
 fn time_wait_entry(c: &Connection, side: Side) -> Option<Timestamp> {
@@ -253,6 +312,22 @@ mod tests {
         let held = [(t(0), None), (t(1), None), (t(2), None)];
         assert_eq!(peak(&held).0, 3);
         assert_eq!(peak(&[]), (0, None));
+    }
+
+    #[test]
+    fn peers_remember_each_peers_last_connection() {
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.1:40001".parse().unwrap(),
+        );
+        let mut p = Peers::One(a, t(1));
+        assert_eq!(p.insert(a, t(5)), Some(t(1)));
+        assert!(matches!(p, Peers::One(_, last) if last == t(5)));
+        assert_eq!(p.insert(b, t(6)), None);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.insert(a, t(9)), Some(t(5)));
+        assert_eq!(p.insert(b, t(10)), Some(t(6)));
+        assert_eq!(p.len(), 2);
     }
 
     #[test]

@@ -1,12 +1,27 @@
 //! Connection tracking: maps each segment to the current incarnation of its 4-tuple, starts a new
-//! incarnation when a SYN reuses the 4-tuple (SPEC.md §1), and settles roles at the end.
+//! incarnation when a SYN reuses the 4-tuple (SPEC.md §1), and retires a connection as soon as no
+//! segment can belong to it any more, so memory follows the connections still open.
+//!
+//! A connection is finished when a new incarnation replaces it, or when neither endpoint holds
+//! it open (every endpoint CLOSED, LISTEN or TIME_WAIT) and no segment of it has been seen for
+//! the linger time: the TIME_WAIT duration, at least [`MIN_LINGER_S`]. That is 2·MSL, after
+//! which no segment of the old connection can still be in the network (RFC 9293 §3.4.2), and
+//! TIME_WAIT has expired. Finished connections wait in a queue until the caller takes them
+//! ([`Tracker::drain_finished`]); whatever is left is settled by [`Tracker::finish`].
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 
 use crate::connection::{Connection, EventKind, Reuse, RoleRule, other};
 use crate::segment::Segment;
+use crate::state::State;
 use crate::time::Timestamp;
+
+/// The shortest quiet time after which a closed connection is retired: Linux's TIME_WAIT
+/// (`TCP_TIMEWAIT_LEN`, 60 s), so a short `--time-wait` does not split a connection whose last
+/// retransmissions are still on the way.
+pub const MIN_LINGER_S: f64 = 60.0;
 
 /// Which connections keep a per-segment ladder.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,39 +48,143 @@ fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
     if a <= b { (a, b) } else { (b, a) }
 }
 
+/// Does either endpoint still hold the connection open?
+fn is_closed(c: &Connection) -> bool {
+    c.ends
+        .iter()
+        .all(|e| matches!(e.state, State::Closed | State::Listen | State::TimeWait))
+}
+
 pub struct Tracker {
-    connections: Vec<Connection>,
-    current: HashMap<FlowKey, usize>,
+    /// The current incarnation of every 4-tuple not yet retired. Boxed: a connection is a few
+    /// KiB, and the table moves its entries when it grows.
+    live: HashMap<FlowKey, Box<Connection>>,
+    /// Closed connections by the time they may be retired (lazily checked: a connection that
+    /// saw more segments since is pushed again with its new time).
+    retire_at: BinaryHeap<Reverse<(Timestamp, u32, FlowKey)>>,
+    /// Finished connections not yet taken by the caller.
+    #[allow(
+        clippy::vec_box,
+        reason = "moved on to the caller as they are, without copying a few KiB each"
+    )]
+    finished: Vec<Box<Connection>>,
+    /// How many connections used each port, for the port-popularity role rule.
+    port_uses: HashMap<u16, u32>,
+    next_id: u32,
     timeline: TimelineSelect,
     time_wait_s: f64,
+    linger_s: f64,
 }
 
 impl Tracker {
     pub fn new(timeline: TimelineSelect, time_wait_s: f64) -> Tracker {
         Tracker {
-            connections: Vec::new(),
-            current: HashMap::new(),
+            live: HashMap::new(),
+            retire_at: BinaryHeap::new(),
+            finished: Vec::new(),
+            port_uses: HashMap::new(),
+            next_id: 1,
             timeline,
             time_wait_s,
+            linger_s: time_wait_s.max(MIN_LINGER_S),
         }
     }
 
     pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
+        self.retire_until(ts);
         let key = flow_key(seg.src, seg.dst);
-        let idx = match self.current.get(&key) {
-            Some(&i) if !self.connections[i].is_new_incarnation(seg) => i,
-            Some(&i) => self.new_incarnation(i, key, seg, ts, frame),
-            None => self.open(key, seg, ts, frame),
+        // One lookup for the common case: a segment of the current incarnation.
+        let new_incarnation = match self.live.get_mut(&key) {
+            Some(conn) if !conn.is_new_incarnation(seg) => {
+                feed(
+                    conn,
+                    &mut self.retire_at,
+                    self.linger_s,
+                    key,
+                    seg,
+                    ts,
+                    frame,
+                );
+                return;
+            }
+            Some(_) => true,
+            None => false,
         };
-        self.connections[idx].on_segment(seg, ts, frame);
+        if new_incarnation {
+            self.new_incarnation(key, seg, ts, frame);
+        } else {
+            self.open(key, seg, ts, frame);
+        }
+        if let Some(conn) = self.live.get_mut(&key) {
+            feed(
+                conn,
+                &mut self.retire_at,
+                self.linger_s,
+                key,
+                seg,
+                ts,
+                frame,
+            );
+        }
     }
 
-    fn open(&mut self, key: FlowKey, seg: &Segment, ts: Timestamp, frame: u64) -> usize {
-        let id = self.connections.len() as u32 + 1;
+    /// Connections finished so far, in the order they finished.
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
+        self.finished.drain(..)
+    }
+
+    /// Retire every closed connection that has been quiet for the linger time by `now`.
+    fn retire_until(&mut self, now: Timestamp) {
+        while let Some(&Reverse((at, id, key))) = self.retire_at.peek() {
+            if at > now {
+                break;
+            }
+            self.retire_at.pop();
+            let Some(c) = self.live.get(&key).filter(|c| c.id == id) else {
+                continue;
+            };
+            let due = c.last_ts.plus_secs(self.linger_s);
+            if due > now {
+                self.retire_at.push(Reverse((due, id, key)));
+                continue;
+            }
+            if let Some(c) = self.live.remove(&key) {
+                self.retire(c, now);
+            }
+        }
+    }
+
+    /// Settle a connection that will see no more segments and queue it for the caller.
+    fn retire(&mut self, mut c: Box<Connection>, end: Timestamp) {
+        self.settle_role(&mut c);
+        c.finish(end, self.time_wait_s);
+        self.finished.push(c);
+    }
+
+    /// SPEC.md §1: without a handshake or a port below 1024, the lower port is the server if
+    /// more connections (so far) used it.
+    fn settle_role(&self, c: &mut Connection) {
+        if c.role_rule != RoleRule::FirstSender {
+            return;
+        }
+        let (a, b) = (c.addrs[0].port(), c.addrs[1].port());
+        let uses = |p| self.port_uses.get(&p).copied().unwrap_or(0);
+        let (ua, ub) = (uses(a), uses(b));
+        if a < b && ua > ub {
+            c.client = 1;
+            c.role_rule = RoleRule::CommonPort;
+        } else if b < a && ub > ua {
+            c.role_rule = RoleRule::CommonPort;
+        }
+    }
+
+    fn open(&mut self, key: FlowKey, seg: &Segment, ts: Timestamp, frame: u64) {
+        let id = self.next_id;
+        self.next_id += 1;
         let mut conn = Connection::new(id, seg, ts, frame, self.timeline.wants(id));
         if conn.role_rule == RoleRule::FirstSender {
             // Mid-stream: a port below 1024 marks the server at once; the port-popularity rule
-            // needs the whole capture and is applied in `finish`.
+            // waits until the connection is retired.
             let (a, b) = (conn.addrs[0].port(), conn.addrs[1].port());
             if a < b && a < 1024 {
                 conn.client = 1;
@@ -74,52 +193,50 @@ impl Tracker {
                 conn.role_rule = RoleRule::WellKnownPort;
             }
         }
-        self.connections.push(conn);
-        let idx = self.connections.len() - 1;
-        self.current.insert(key, idx);
-        idx
+        for a in conn.addrs {
+            *self.port_uses.entry(a.port()).or_default() += 1;
+        }
+        self.live.insert(key, Box::new(conn));
     }
 
-    /// A SYN reuses the 4-tuple: close the old incarnation and judge the reuse if the old one
+    /// A SYN reuses the 4-tuple: retire the old incarnation and judge the reuse if the old one
     /// was still in TIME_WAIT (RFC 6191, RFC 1122 §4.2.2.13).
-    fn new_incarnation(
-        &mut self,
-        old_idx: usize,
-        key: FlowKey,
-        seg: &Segment,
-        ts: Timestamp,
-        frame: u64,
-    ) -> usize {
-        let new_id = self.connections.len() as u32 + 1;
-        let reuse = {
-            let old = &mut self.connections[old_idx];
-            let holder = old.time_wait_holders().next().filter(|&h| {
-                let entered = old.ends[h].time_wait_entered.unwrap_or(ts);
-                ts < entered.plus_secs(self.time_wait_s)
-            });
-            let judged = holder.map(|h| {
-                let entered = old.ends[h].time_wait_entered.unwrap_or(ts);
-                let sender_old = old.side_of(seg.src);
-                let (acceptable, reason) = judge_reuse(old, sender_old, h, seg);
-                (h, old.addrs[h], ts.secs_since(entered), acceptable, reason)
-            });
-            if judged.is_some() {
-                old.reused_by = Some((new_id, ts, frame));
-                old.event(
-                    Some(frame),
-                    ts,
-                    None,
-                    EventKind::Reuse,
-                    format!("4-tuple reused by connection {new_id} during TIME_WAIT"),
-                );
-            }
-            old.finish(ts, self.time_wait_s);
-            judged
-                .map(|(_, addr, held, acceptable, reason)| (old.id, addr, held, acceptable, reason))
+    fn new_incarnation(&mut self, key: FlowKey, seg: &Segment, ts: Timestamp, frame: u64) {
+        let new_id = self.next_id;
+        let Some(mut old) = self.live.remove(&key) else {
+            return;
         };
-        let idx = self.open(key, seg, ts, frame);
-        if let Some((previous, holder_addr, held_for_s, acceptable, reason)) = reuse {
-            let conn = &mut self.connections[idx];
+        let holder = old.time_wait_holders().next().filter(|&h| {
+            let entered = old.ends[h].time_wait_entered.unwrap_or(ts);
+            ts < entered.plus_secs(self.time_wait_s)
+        });
+        let reuse = holder.map(|h| {
+            let entered = old.ends[h].time_wait_entered.unwrap_or(ts);
+            let sender_old = old.side_of(seg.src);
+            let (acceptable, reason) = judge_reuse(&old, sender_old, h, seg);
+            (
+                old.id,
+                old.addrs[h],
+                ts.secs_since(entered),
+                acceptable,
+                reason,
+            )
+        });
+        if reuse.is_some() {
+            old.reused_by = Some((new_id, ts, frame));
+            old.event(
+                Some(frame),
+                ts,
+                None,
+                EventKind::Reuse,
+                format!("4-tuple reused by connection {new_id} during TIME_WAIT"),
+            );
+        }
+        self.retire(old, ts);
+        self.open(key, seg, ts, frame);
+        if let Some((previous, holder_addr, held_for_s, acceptable, reason)) = reuse
+            && let Some(conn) = self.live.get_mut(&key)
+        {
             let holder = conn.side_of(holder_addr);
             conn.reuse = Some(Reuse {
                 previous,
@@ -138,32 +255,46 @@ impl Tracker {
                 format!("SYN reuses the 4-tuple of connection {previous}, still in TIME_WAIT at {holder_addr} for {held_for_s:.1} s"),
             );
         }
-        idx
     }
 
-    /// End of capture: settle every connection and the roles that need capture-wide counts.
-    pub fn finish(mut self, capture_end: Timestamp) -> Vec<Connection> {
-        let mut port_uses: HashMap<u16, u32> = HashMap::new();
-        for c in &self.connections {
-            for a in c.addrs {
-                *port_uses.entry(a.port()).or_default() += 1;
-            }
+    /// End of capture: settle every connection still live. Returns the finished connections
+    /// not yet drained together with these, ordered by id.
+    pub fn finish(self, capture_end: Timestamp) -> Vec<Connection> {
+        let boxed = self.finish_boxed(capture_end);
+        let mut out = Vec::with_capacity(boxed.len());
+        for c in boxed {
+            out.push(*c);
         }
-        for c in &mut self.connections {
-            if c.role_rule == RoleRule::FirstSender {
-                let (a, b) = (c.addrs[0].port(), c.addrs[1].port());
-                let (ua, ub) = (port_uses[&a], port_uses[&b]);
-                // SPEC.md §1: the lower port is the server if it is the more common one.
-                if a < b && ua > ub {
-                    c.client = 1;
-                    c.role_rule = RoleRule::CommonPort;
-                } else if b < a && ub > ua {
-                    c.role_rule = RoleRule::CommonPort;
-                }
-            }
-            c.finish(capture_end, self.time_wait_s);
+        out
+    }
+
+    /// [`Tracker::finish`] without moving the connections out of their boxes.
+    pub fn finish_boxed(mut self, capture_end: Timestamp) -> Vec<Box<Connection>> {
+        let mut live: Vec<Box<Connection>> = self.live.drain().map(|(_, c)| c).collect();
+        live.sort_by_key(|c| c.id);
+        for c in live {
+            self.retire(c, capture_end);
         }
-        self.connections
+        let mut out = self.finished;
+        out.sort_by_key(|c| c.id);
+        out
+    }
+}
+
+/// Process one segment of `conn`, and queue the connection for retirement when it closes.
+fn feed(
+    conn: &mut Connection,
+    retire_at: &mut BinaryHeap<Reverse<(Timestamp, u32, FlowKey)>>,
+    linger_s: f64,
+    key: FlowKey,
+    seg: &Segment,
+    ts: Timestamp,
+    frame: u64,
+) {
+    let was_closed = is_closed(conn);
+    conn.on_segment(seg, ts, frame);
+    if !was_closed && is_closed(conn) {
+        retire_at.push(Reverse((conn.last_ts.plus_secs(linger_s), conn.id, key)));
     }
 }
 

@@ -414,14 +414,18 @@ fn arp_capture(name: &str, frames: u32) -> PathBuf {
 
 #[test]
 fn the_progress_hook_is_called_every_64k_frames() {
-    use tcpflow_audit::audit::{Config, PROGRESS_EVERY_FRAMES, audit, audit_with_progress};
+    use tcpflow_audit::audit::{Config, Hooks, PROGRESS_EVERY_FRAMES, audit, audit_with};
     use tcpflow_audit::capture::Input;
     assert_eq!(PROGRESS_EVERY_FRAMES, 65_536);
     let path = arp_capture("hook", 140_000);
     let input = Input::Path(path.clone());
     let mut calls = Vec::new();
     let mut hook = |frames: u64| calls.push(frames);
-    let a = audit_with_progress(&input, &Config::default(), Some(&mut hook)).unwrap();
+    let hooks = Hooks {
+        progress: Some(&mut hook),
+        ..Hooks::default()
+    };
+    let a = audit_with(&input, &Config::default(), hooks).unwrap();
     assert_eq!(calls, vec![65_536, 131_072]);
     assert_eq!(a.capture.frames, 140_000);
     assert_eq!(a.skipped_total(), 140_000);
@@ -431,10 +435,14 @@ fn the_progress_hook_is_called_every_64k_frames() {
     // A small capture never calls it.
     let mut calls = 0;
     let mut hook = |_: u64| calls += 1;
-    audit_with_progress(
+    let hooks = Hooks {
+        progress: Some(&mut hook),
+        ..Hooks::default()
+    };
+    audit_with(
         &Input::Path(fixture("refused_client.pcap")),
         &Config::default(),
-        Some(&mut hook),
+        hooks,
     )
     .unwrap();
     assert_eq!(calls, 0);

@@ -2,6 +2,7 @@
 //! and the shared captures (when `../shared/captures` exists), as `--format json` and as
 //! `--format jsonl` lines; and a renamed field must fail, so the schema is closed.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -89,7 +90,13 @@ fn check_capture(s: &Schemas, capture: &Path) -> Option<usize> {
 
     let out = run("jsonl", capture).expect("jsonl run after json run");
     let text = String::from_utf8(out).expect("jsonl is UTF-8");
-    let mut lines = 0;
+    let by_id: HashMap<u64, &Value> = doc["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["id"].as_u64().expect("id"), c))
+        .collect();
+    let mut seen = HashSet::new();
     for (i, l) in text.lines().enumerate() {
         let v: Value = serde_json::from_str(l)
             .unwrap_or_else(|e| panic!("{} line {}: {e}", capture.display(), i + 1));
@@ -100,18 +107,24 @@ fn check_capture(s: &Schemas, capture: &Path) -> Option<usize> {
             capture.display(),
             i + 1
         );
-        // A line is exactly the document's connection with that index.
+        // A line is exactly the document's connection with that id (lines come in the order
+        // the connections finished, the document's in id order).
+        let id = v["id"].as_u64().expect("id");
+        assert!(
+            seen.insert(id),
+            "{}: id {id} written twice",
+            capture.display()
+        );
         assert_eq!(
-            v,
-            doc["connections"][i],
+            Some(&&v),
+            by_id.get(&id),
             "{} line {}",
             capture.display(),
             i + 1
         );
-        lines += 1;
     }
     assert_eq!(
-        lines,
+        seen.len(),
         n,
         "{}: one jsonl line per connection",
         capture.display()

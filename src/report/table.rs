@@ -197,7 +197,12 @@ pub fn time_wait(a: &Audit, limit: usize) -> String {
     for e in tw.by_endpoint.iter().filter(|e| !e.diagnosis.is_empty()) {
         diagnosis(&mut s, e);
     }
-    let reuses: Vec<&Connection> = a.connections.iter().filter(|c| c.reuse.is_some()).collect();
+    let reuses: Vec<&Connection> = a
+        .connections
+        .iter()
+        .map(|c| &**c)
+        .filter(|c| c.reuse.is_some())
+        .collect();
     if !reuses.is_empty() {
         let _ = writeln!(
             s,
