@@ -220,7 +220,7 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
 
 /// One connection as a JSON line, flushed at once so a reader downstream sees it now.
 fn write_line(out: &mut impl Write, c: &Connection, digits: u8) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &json::connection(c, digits))?;
+    serde_json::to_writer(&mut *out, &json::ConnectionJson::new(c, digits))?;
     writeln!(out)?;
     out.flush()
 }

@@ -2,7 +2,10 @@
 
 use std::str::FromStr;
 
-use serde::ser::{Serialize, SerializeSeq, Serializer};
+use std::net::SocketAddr;
+
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value, json};
 
 use crate::audit::Audit;
@@ -68,7 +71,7 @@ impl Serialize for Connections<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.conns.len()))?;
         for c in self.conns {
-            seq.serialize_element(&connection(c, self.digits))?;
+            seq.serialize_element(&ConnectionJson::new(c, self.digits))?;
         }
         seq.end()
     }
@@ -115,124 +118,291 @@ impl<'a> Document<'a> {
     }
 }
 
-fn options(o: Option<TcpOptions>) -> Value {
-    match o {
-        None => Value::Null,
-        Some(o) => json!({
-            "mss": o.mss,
-            "window_scale": o.window_scale,
-            "sack_permitted": o.sack_permitted,
-            "timestamps": o.timestamps.is_some(),
-        }),
+/// A timestamp serialized as a JSON number with the capture's full precision.
+struct Ts(Timestamp, u8);
+
+impl Serialize for Ts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ts(self.0, self.1).serialize(s)
     }
 }
 
+/// A quantity rounded to three decimals (see [`num3`]); not finite is `null`.
+struct N3(f64);
+
+impl Serialize for N3 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((self.0 * 1000.0).round() / 1000.0)
+    }
+}
+
+/// `ip:port` written straight into the output.
+struct Addr(SocketAddr);
+
+impl Serialize for Addr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+#[derive(Serialize)]
+struct OptionsJson {
+    mss: Option<u16>,
+    window_scale: Option<u8>,
+    sack_permitted: bool,
+    timestamps: bool,
+}
+
+fn options(o: Option<TcpOptions>) -> Option<OptionsJson> {
+    o.map(|o| OptionsJson {
+        mss: o.mss,
+        window_scale: o.window_scale,
+        sack_permitted: o.sack_permitted,
+        timestamps: o.timestamps.is_some(),
+    })
+}
+
+#[derive(Serialize)]
+struct Negotiated {
+    mss: Option<u16>,
+    window_scaling: bool,
+    sack: bool,
+    timestamps: bool,
+}
+
+#[derive(Serialize)]
+struct Handshake {
+    client_isn: Option<u32>,
+    server_isn: Option<u32>,
+    syn_to_synack_ms: Option<N3>,
+    synack_to_ack_ms: Option<N3>,
+    rtt_ms: Option<N3>,
+    valid: bool,
+    synack_acks_isn_plus_1: Option<bool>,
+    ack_acks_server_isn_plus_1: Option<bool>,
+    syn_count: u32,
+    client_options: Option<OptionsJson>,
+    server_options: Option<OptionsJson>,
+    negotiated: Option<Negotiated>,
+}
+
+#[derive(Serialize)]
+struct Close {
+    initiator: Option<&'static str>,
+    time_wait: Option<&'static str>,
+    reset_by: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct StateJson {
+    state: &'static str,
+    ts: Ts,
+    frame: Option<u64>,
+    inferred: bool,
+}
+
+#[derive(Serialize)]
+struct EndpointJson<'a> {
+    address: Addr,
+    final_state: &'static str,
+    states: Vec<StateJson>,
+    #[serde(flatten)]
+    stats: &'a crate::analysis::DirStats,
+}
+
+/// An RTT estimator's summary. Without samples it has no `rto_floor_ms`/`linux_rto_ms` keys;
+/// `direction` only on the connection's main estimate.
+#[derive(Serialize)]
+struct RttJson {
+    samples: u32,
+    min_ms: Option<N3>,
+    srtt_ms: Option<N3>,
+    rttvar_ms: Option<N3>,
+    rto_ms: Option<N3>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rto_floor_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linux_rto_ms: Option<Option<N3>>,
+    max_ms: Option<N3>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+}
+
+fn rtt_json(e: RttEstimator, direction: Option<&'static str>) -> RttJson {
+    let sampled = e.samples > 0;
+    let val = |v: f64| sampled.then_some(N3(v));
+    RttJson {
+        samples: e.samples,
+        min_ms: val(e.min_ms),
+        srtt_ms: val(e.srtt_ms),
+        rttvar_ms: val(e.rttvar_ms),
+        rto_ms: if sampled {
+            e.rto_ms(RFC_RTO_FLOOR_MS).map(N3)
+        } else {
+            None
+        },
+        rto_floor_ms: sampled.then_some(RFC_RTO_FLOOR_MS),
+        linux_rto_ms: sampled.then(|| e.rto_ms(LINUX_RTO_FLOOR_MS).map(N3)),
+        max_ms: val(e.max_ms),
+        direction,
+    }
+}
+
+#[derive(Serialize)]
+struct RttByDirection {
+    client: RttJson,
+    server: RttJson,
+}
+
+#[derive(Serialize)]
+struct ReuseJson<'a> {
+    previous: u32,
+    time_wait_holder: &'static str,
+    held_for_s: N3,
+    acceptable: bool,
+    reason: &'a str,
+    outcome: &'static str,
+}
+
+#[derive(Serialize)]
+struct EventJson<'a> {
+    frame: Option<u64>,
+    ts: Ts,
+    from: Option<&'static str>,
+    kind: &'static str,
+    detail: &'a str,
+}
+
+/// One connection object (SPEC.md §8), borrowed from the connection: serialized straight to the
+/// output, with no JSON tree built in between.
+#[derive(Serialize)]
+pub struct ConnectionJson<'a> {
+    id: u32,
+    client_address: Addr,
+    server_address: Addr,
+    role_rule: &'static str,
+    start_ts: Ts,
+    end_ts: Ts,
+    duration_s: N3,
+    first_frame: u64,
+    last_frame: u64,
+    outcome: &'static str,
+    history: String,
+    capture_point: &'static str,
+    handshake: Handshake,
+    close: Close,
+    client: EndpointJson<'a>,
+    server: EndpointJson<'a>,
+    rtt: RttJson,
+    rtt_by_direction: RttByDirection,
+    reuse: Option<ReuseJson<'a>>,
+    events: Vec<EventJson<'a>>,
+    events_dropped: u32,
+}
+
+impl<'a> ConnectionJson<'a> {
+    pub fn new(c: &'a Connection, digits: u8) -> ConnectionJson<'a> {
+        let (cl, sv) = (c.client, c.server());
+        let copt = c.dirs[cl].syn_options;
+        let sopt = c.dirs[sv].syn_options;
+        let negotiated = copt.zip(sopt).map(|(a, b)| Negotiated {
+            mss: a.mss.zip(b.mss).map(|(x, y)| x.min(y)),
+            window_scaling: a.window_scale.is_some() && b.window_scale.is_some(),
+            sack: a.sack_permitted && b.sack_permitted,
+            timestamps: a.timestamps.is_some() && b.timestamps.is_some(),
+        });
+        let (main_side, main) = c.main_rtt();
+        let rtt_dir = |side: Side| rtt_json(c.dirs[side].rtt.estimator, None);
+        let (syn_synack, synack_ack) = (c.syn_to_synack_ms(), c.synack_to_ack_ms());
+        ConnectionJson {
+            id: c.id,
+            client_address: Addr(c.addrs[cl]),
+            server_address: Addr(c.addrs[sv]),
+            role_rule: c.role_rule.key(),
+            start_ts: Ts(c.first_ts, digits),
+            end_ts: Ts(c.last_ts, digits),
+            duration_s: N3(c.last_ts.secs_since(c.first_ts)),
+            first_frame: c.first_frame,
+            last_frame: c.last_frame,
+            outcome: c.conn_state(),
+            history: c.history(),
+            capture_point: c.capture_point.name(),
+            handshake: Handshake {
+                client_isn: c.dirs[cl].isn.map(|s| s.0),
+                server_isn: c.dirs[sv].isn.map(|s| s.0),
+                syn_to_synack_ms: syn_synack.map(N3),
+                synack_to_ack_ms: synack_ack.map(N3),
+                rtt_ms: syn_synack.zip(synack_ack).map(|(a, b)| N3(a + b)),
+                valid: c.handshake_valid(),
+                synack_acks_isn_plus_1: c.synack_ack_ok,
+                ack_acks_server_isn_plus_1: c.handshake_ack.map(|(_, _, ok)| ok),
+                syn_count: c.dirs[cl].syn_count,
+                client_options: options(copt),
+                server_options: options(sopt),
+                negotiated,
+            },
+            close: Close {
+                initiator: c.close_initiator(),
+                time_wait: c.time_wait_holder(),
+                reset_by: c.reset_by(),
+            },
+            client: endpoint_json(c, cl, digits),
+            server: endpoint_json(c, sv, digits),
+            rtt: rtt_json(main, Some(c.role_name(main_side))),
+            rtt_by_direction: RttByDirection {
+                client: rtt_dir(cl),
+                server: rtt_dir(sv),
+            },
+            reuse: c.reuse.as_ref().map(|r| ReuseJson {
+                previous: r.previous,
+                time_wait_holder: c.role_name(r.holder),
+                held_for_s: N3(r.held_for_s),
+                acceptable: r.acceptable,
+                reason: &r.reason,
+                outcome: r.outcome,
+            }),
+            events: c
+                .events
+                .iter()
+                .map(|e| EventJson {
+                    frame: e.frame,
+                    ts: Ts(e.ts, digits),
+                    from: e.side.map(|s| c.role_name(s)),
+                    kind: e.kind.name(),
+                    detail: &e.detail,
+                })
+                .collect(),
+            events_dropped: c.events_dropped,
+        }
+    }
+}
+
+/// One connection object as a JSON value (for tests and callers that inspect it).
 pub fn connection(c: &Connection, digits: u8) -> Value {
-    let (cl, sv) = (c.client, c.server());
-    let copt = c.dirs[cl].syn_options;
-    let sopt = c.dirs[sv].syn_options;
-    let negotiated = match (copt, sopt) {
-        (Some(a), Some(b)) => json!({
-            "mss": a.mss.zip(b.mss).map(|(x, y)| x.min(y)),
-            "window_scaling": a.window_scale.is_some() && b.window_scale.is_some(),
-            "sack": a.sack_permitted && b.sack_permitted,
-            "timestamps": a.timestamps.is_some() && b.timestamps.is_some(),
-        }),
-        _ => Value::Null,
-    };
-    let rtt_dir = |side: Side| rtt(c.dirs[side].rtt.estimator);
-    let (main_side, main) = c.main_rtt();
-    let mut rtt_main = rtt(main);
-    if let Value::Object(m) = &mut rtt_main {
-        m.insert("direction".into(), json!(c.role_name(main_side)));
-    }
-    json!({
-        "id": c.id,
-        "client_address": endpoint(c.addrs[cl]),
-        "server_address": endpoint(c.addrs[sv]),
-        "role_rule": c.role_rule.key(),
-        "start_ts": ts(c.first_ts, digits),
-        "end_ts": ts(c.last_ts, digits),
-        "duration_s": num3(c.last_ts.secs_since(c.first_ts)),
-        "first_frame": c.first_frame,
-        "last_frame": c.last_frame,
-        "outcome": c.conn_state(),
-        "history": c.history(),
-        "capture_point": c.capture_point.name(),
-        "handshake": {
-            "client_isn": c.dirs[cl].isn.map(|s| s.0),
-            "server_isn": c.dirs[sv].isn.map(|s| s.0),
-            "syn_to_synack_ms": opt_num3(c.syn_to_synack_ms()),
-            "synack_to_ack_ms": opt_num3(c.synack_to_ack_ms()),
-            "rtt_ms": opt_num3(c.syn_to_synack_ms().zip(c.synack_to_ack_ms()).map(|(a, b)| a + b)),
-            "valid": c.handshake_valid(),
-            "synack_acks_isn_plus_1": c.synack_ack_ok,
-            "ack_acks_server_isn_plus_1": c.handshake_ack.map(|(_, _, ok)| ok),
-            "syn_count": c.dirs[cl].syn_count,
-            "client_options": options(copt),
-            "server_options": options(sopt),
-            "negotiated": negotiated,
-        },
-        "close": {
-            "initiator": c.close_initiator(),
-            "time_wait": c.time_wait_holder(),
-            "reset_by": c.reset_by(),
-        },
-        "client": endpoint_json(c, cl, digits),
-        "server": endpoint_json(c, sv, digits),
-        "rtt": rtt_main,
-        "rtt_by_direction": { "client": rtt_dir(cl), "server": rtt_dir(sv) },
-        "reuse": c.reuse.as_ref().map(|r| json!({
-            "previous": r.previous,
-            "time_wait_holder": c.role_name(r.holder),
-            "held_for_s": num3(r.held_for_s),
-            "acceptable": r.acceptable,
-            "reason": r.reason,
-            "outcome": r.outcome,
-        })),
-        "events": c.events.iter().map(|e| json!({
-            "frame": e.frame,
-            "ts": ts(e.ts, digits),
-            "from": e.side.map(|s| c.role_name(s)),
-            "kind": e.kind.name(),
-            "detail": e.detail,
-        })).collect::<Vec<_>>(),
-        "events_dropped": c.events_dropped,
-    })
+    serde_json::to_value(ConnectionJson::new(c, digits)).unwrap_or(Value::Null)
 }
 
-fn endpoint_json(c: &Connection, side: Side, digits: u8) -> Value {
+fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
     let end = &c.ends[side];
-    let mut states = vec![
-        json!({ "state": end.initial.name(), "ts": ts(c.first_ts, digits), "frame": Value::Null, "inferred": end.initial_inferred }),
-    ];
-    states.extend(end.transitions.iter().map(|t| {
-        json!({ "state": t.to.name(), "ts": ts(t.ts, digits), "frame": t.frame, "inferred": t.inferred })
+    let mut states = Vec::with_capacity(end.transitions.len() + 1);
+    states.push(StateJson {
+        state: end.initial.name(),
+        ts: Ts(c.first_ts, digits),
+        frame: None,
+        inferred: end.initial_inferred,
+    });
+    states.extend(end.transitions.iter().map(|t| StateJson {
+        state: t.to.name(),
+        ts: Ts(t.ts, digits),
+        frame: t.frame,
+        inferred: t.inferred,
     }));
-    let mut m = Map::new();
-    m.insert("address".into(), json!(endpoint(c.addrs[side])));
-    m.insert("final_state".into(), json!(end.state.name()));
-    m.insert("states".into(), Value::Array(states));
-    if let Value::Object(stats) = serde_json::to_value(c.dirs[side].stats).unwrap_or(Value::Null) {
-        m.extend(stats);
+    EndpointJson {
+        address: Addr(c.addrs[side]),
+        final_state: end.state.name(),
+        states,
+        stats: &c.dirs[side].stats,
     }
-    Value::Object(m)
-}
-
-fn rtt(e: RttEstimator) -> Value {
-    if e.samples == 0 {
-        return json!({ "samples": 0, "min_ms": null, "srtt_ms": null, "rttvar_ms": null, "rto_ms": null, "max_ms": null });
-    }
-    json!({
-        "samples": e.samples,
-        "min_ms": num3(e.min_ms),
-        "srtt_ms": num3(e.srtt_ms),
-        "rttvar_ms": num3(e.rttvar_ms),
-        "rto_ms": opt_num3(e.rto_ms(RFC_RTO_FLOOR_MS)),
-        "rto_floor_ms": RFC_RTO_FLOOR_MS,
-        "linux_rto_ms": opt_num3(e.rto_ms(LINUX_RTO_FLOOR_MS)),
-        "max_ms": num3(e.max_ms),
-    })
 }
 
 fn time_wait(a: &Audit, digits: u8) -> Value {
