@@ -196,7 +196,8 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
             write!(out, "{}", table::summary(a))?;
             writeln!(out)?;
             if !selected.is_empty() {
-                writeln!(out, "{}", table::connections_table(a, selected))?;
+                table::write_connections_table(&mut out, a, selected)?;
+                writeln!(out)?;
             }
             let patterns = table::patterns(a);
             if !patterns.is_empty() {

@@ -526,3 +526,29 @@ fn usage_errors_are_coloured_only_on_a_terminal() {
         }
     }
 }
+
+/// A table drawn in chunks (to bound comfy-table's memory) is the table drawn in one piece.
+#[test]
+fn the_connections_table_in_chunks_is_the_table_in_one_piece() {
+    use tcpflow_audit::audit::{Config, audit};
+    use tcpflow_audit::capture::Input;
+    use tcpflow_audit::connection::Connection;
+    use tcpflow_audit::report::table::write_connections_table_in_chunks;
+    let a = audit(
+        &Input::Path(fixture("http10_server_close_client.pcap")),
+        &Config::default(),
+    )
+    .unwrap();
+    let all: Vec<&Connection> = a.connections.iter().map(|c| &**c).collect();
+    let draw = |chunk: usize| {
+        let mut out = Vec::new();
+        write_connections_table_in_chunks(&mut out, &a, &all, chunk).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let whole = draw(usize::MAX);
+    // Top border, header, its rule, then each row and the line under it.
+    assert_eq!(whole.lines().count(), 3 + 2 * 200);
+    for chunk in [1, 7, 199, 200] {
+        assert_eq!(draw(chunk), whole, "chunks of {chunk}");
+    }
+}

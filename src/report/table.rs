@@ -2,12 +2,14 @@
 //! section when TIME_WAIT matters.
 
 use std::fmt::Write as _;
+use std::io;
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 use crate::audit::Audit;
 use crate::connection::Connection;
 use crate::report::endpoint;
+use crate::time::Timestamp;
 use crate::time_wait::EndpointTimeWait;
 
 pub fn summary(a: &Audit) -> String {
@@ -54,59 +56,117 @@ pub fn summary(a: &Audit) -> String {
     s
 }
 
-pub fn connections_table(a: &Audit, conns: &[&Connection]) -> String {
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_HORIZONTAL_ONLY)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(vec![
-        "id",
-        "client",
-        "server",
-        "start s",
-        "dur s",
-        "pkts c/s",
-        "bytes c/s",
-        "handshake",
-        "close",
-        "TIME_WAIT",
-        "outcome",
-        "retrans c/s",
-        "dupack c/s",
-        "anomalies",
-    ]);
+const HEADER: [&str; 14] = [
+    "id",
+    "client",
+    "server",
+    "start s",
+    "dur s",
+    "pkts c/s",
+    "bytes c/s",
+    "handshake",
+    "close",
+    "TIME_WAIT",
+    "outcome",
+    "retrans c/s",
+    "dupack c/s",
+    "anomalies",
+];
+
+/// Rows drawn at a time. comfy-table holds every cell of a table until it is drawn (about 6 KB
+/// a row), so a large table is drawn in chunks that share the column widths of the whole.
+pub const CHUNK_ROWS: usize = 1024;
+
+fn row(origin: Timestamp, c: &Connection) -> [String; 14] {
+    let (cl, sv) = (&c.dirs[c.client], &c.dirs[c.server()]);
+    let handshake = match (c.syn_to_synack_ms(), c.synack_to_ack_ms()) {
+        (Some(x), Some(y)) if c.handshake_valid() => format!("ok {:.3} ms", x + y),
+        (Some(x), Some(y)) => format!("BAD {:.3} ms", x + y),
+        _ if cl.isn.is_some() && sv.isn.is_none() => format!("SYN x{}", cl.syn_count),
+        _ if cl.isn.is_none() && sv.isn.is_none() => "not seen".into(),
+        _ => "partial".into(),
+    };
+    let close = match (c.close_initiator(), c.reset_by()) {
+        (Some(who), _) => format!("{who} FIN"),
+        (None, Some(who)) => format!("{who} RST"),
+        (None, None) => "-".into(),
+    };
+    [
+        c.id.to_string(),
+        endpoint(c.addrs[c.client]),
+        endpoint(c.addrs[c.server()]),
+        format!("{:.3}", c.first_ts.secs_since(origin)),
+        format!("{:.3}", c.last_ts.secs_since(c.first_ts)),
+        format!("{}/{}", cl.stats.packets, sv.stats.packets),
+        format!("{}/{}", cl.stats.payload_bytes, sv.stats.payload_bytes),
+        handshake,
+        close,
+        c.time_wait_holder().unwrap_or("-").to_string(),
+        c.conn_state().to_string(),
+        format!("{}/{}", cl.stats.retransmissions, sv.stats.retransmissions),
+        format!("{}/{}", cl.stats.dup_acks, sv.stats.dup_acks),
+        c.anomaly_count().to_string(),
+    ]
+}
+
+/// The connections table (no final newline), drawn [`CHUNK_ROWS`] rows at a time.
+pub fn write_connections_table(
+    out: &mut impl io::Write,
+    a: &Audit,
+    conns: &[&Connection],
+) -> io::Result<()> {
+    write_connections_table_in_chunks(out, a, conns, CHUNK_ROWS)
+}
+
+/// [`write_connections_table`] with a chosen chunk size. Every chunk gets the widths of the
+/// whole table; with this style a chunk's top border is the same line as a row separator, so
+/// dropping it from every chunk after the first draws exactly the table drawn in one piece.
+pub fn write_connections_table_in_chunks(
+    out: &mut impl io::Write,
+    a: &Audit,
+    conns: &[&Connection],
+    chunk_rows: usize,
+) -> io::Result<()> {
     let origin = a.first_ts.unwrap_or_default();
+    // Every cell is ASCII, so its width is its length.
+    let mut widths = HEADER.map(str::len);
     for c in conns {
-        let (cl, sv) = (&c.dirs[c.client], &c.dirs[c.server()]);
-        let handshake = match (c.syn_to_synack_ms(), c.synack_to_ack_ms()) {
-            (Some(x), Some(y)) if c.handshake_valid() => format!("ok {:.3} ms", x + y),
-            (Some(x), Some(y)) => format!("BAD {:.3} ms", x + y),
-            _ if cl.isn.is_some() && sv.isn.is_none() => format!("SYN x{}", cl.syn_count),
-            _ if cl.isn.is_none() && sv.isn.is_none() => "not seen".into(),
-            _ => "partial".into(),
-        };
-        let close = match (c.close_initiator(), c.reset_by()) {
-            (Some(who), _) => format!("{who} FIN"),
-            (None, Some(who)) => format!("{who} RST"),
-            (None, None) => "-".into(),
-        };
-        t.add_row(vec![
-            c.id.to_string(),
-            endpoint(c.addrs[c.client]),
-            endpoint(c.addrs[c.server()]),
-            format!("{:.3}", c.first_ts.secs_since(origin)),
-            format!("{:.3}", c.last_ts.secs_since(c.first_ts)),
-            format!("{}/{}", cl.stats.packets, sv.stats.packets),
-            format!("{}/{}", cl.stats.payload_bytes, sv.stats.payload_bytes),
-            handshake,
-            close,
-            c.time_wait_holder().unwrap_or("-").to_string(),
-            c.conn_state().to_string(),
-            format!("{}/{}", cl.stats.retransmissions, sv.stats.retransmissions),
-            format!("{}/{}", cl.stats.dup_acks, sv.stats.dup_acks),
-            c.anomaly_count().to_string(),
-        ]);
+        for (w, cell) in widths.iter_mut().zip(row(origin, c)) {
+            *w = (*w).max(cell.len());
+        }
     }
-    t.to_string()
+    for (i, chunk) in conns.chunks(chunk_rows.max(1)).enumerate() {
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+            .set_content_arrangement(ContentArrangement::Disabled);
+        if i == 0 {
+            t.set_header(HEADER);
+        }
+        for c in chunk {
+            t.add_row(row(origin, c));
+        }
+        // Columns exist once a header or row made them.
+        t.set_constraints(widths.map(|w| {
+            let padded = u16::try_from(w + 2).unwrap_or(u16::MAX);
+            ColumnConstraint::Absolute(Width::Fixed(padded))
+        }));
+        let drawn = t.to_string();
+        if i == 0 {
+            out.write_all(drawn.as_bytes())?;
+        } else {
+            let rows = drawn.split_once('\n').map_or("", |(_, rest)| rest);
+            out.write_all(b"\n")?;
+            out.write_all(rows.as_bytes())?;
+        }
+    }
+    if conns.is_empty() {
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(HEADER);
+        out.write_all(t.to_string().as_bytes())?;
+    }
+    Ok(())
 }
 
 pub fn patterns(a: &Audit) -> String {
