@@ -1286,6 +1286,11 @@ impl Connection {
                 }
             }
         }
+        // Kept until the report is written: no spare capacity.
+        self.events.shrink_to_fit();
+        for end in &mut self.ends {
+            end.transitions.shrink_to_fit();
+        }
         if let Some(reuse) = self.reuse.as_mut() {
             let holder = reuse.holder;
             let d = &self.dirs[holder];
