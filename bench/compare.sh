@@ -13,6 +13,9 @@
 #   BENCH_RESULTS=FILE     results file (default bench/RESULTS.md)
 #   BENCH_REPEAT=K         runs per measurement, the fastest is reported (default 1)
 #   BENCH_SKIP_BIG=1       only the fixtures;  BENCH_SKIP_FIXTURES=1  only the synthetic capture
+#   BENCH_LONG_CONNS=N     connections of the long capture (default 100000; 0 skips it): N short
+#                          connections (8 segments) starting every 10 ms, so most are finished
+#                          while the capture is read; measures --format jsonl streaming
 #   BENCH_NO_BUILD=1       use the already built binaries
 # Peer tools that are missing (tshark, tcptrace) are skipped with a note.
 set -euo pipefail
@@ -218,6 +221,43 @@ if [[ -z ${BENCH_SKIP_BIG:-} ]]; then
     fi
 fi
 
+LONG_CONNS=${BENCH_LONG_CONNS:-100000}
+[[ $LONG_CONNS =~ ^[0-9]+$ ]] || die "BENCH_LONG_CONNS not a number: $LONG_CONNS"
+if [[ $LONG_CONNS -gt 0 ]]; then
+    LONG=$DIR/tcpflow-audit-synth-long-c${LONG_CONNS}-s8-l0-seed${SEED}-gap10000.pcap
+    if [[ -s $LONG && -s $LONG.gen ]]; then
+        note "reusing $LONG"
+    else
+        note "generating $LONG"
+        "$SYNTH" "$LONG.tmp" "$LONG_CONNS" 8 0 "$SEED" 10000 2> "$LONG.gen.tmp"
+        mv "$LONG.tmp" "$LONG"
+        mv "$LONG.gen.tmp" "$LONG.gen"
+    fi
+    LONG_GEN=$(cat "$LONG.gen")
+    LONG_BYTES=$(stat -c %s "$LONG")
+    LONG_PACKETS=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$LONG.gen")
+    cat "$LONG" > /dev/null
+    ROWS=()
+    measure "tcpflow-audit json (long)" "$AUDIT" --format json "$LONG"
+    add_row tcpflow-audit "tcpflow-audit --format json LONG.pcap > /dev/null"
+    measure "tcpflow-audit jsonl (long)" "$AUDIT" --format jsonl "$LONG"
+    add_row tcpflow-audit "tcpflow-audit --format jsonl LONG.pcap > /dev/null" "lines written as connections finish"
+    printf -v q '%q' "$LONG"
+    measure "tcpflow-audit jsonl | head -1 (long)" bash -c "$AUDIT --format jsonl $q | head -n 1 > /dev/null"
+    add_row tcpflow-audit "tcpflow-audit --format jsonl LONG.pcap | head -n 1" "time to the first line; the reader stops when the pipe closes"
+    measure "tcpflow-audit table (long)" "$AUDIT" "$LONG"
+    add_row tcpflow-audit "tcpflow-audit LONG.pcap > /dev/null"
+    if [[ -n $TSHARK ]]; then
+        measure "tshark conv,tcp (long)" "$TSHARK" -r "$LONG" -q -z conv,tcp
+        add_row tshark "tshark -r LONG.pcap -q -z conv,tcp > /dev/null"
+    fi
+    if [[ -n $TCPTRACE ]]; then
+        measure "tcptrace -l (long)" "$TCPTRACE" -l "$LONG"
+        add_row tcptrace "tcptrace -l LONG.pcap > /dev/null"
+    fi
+    LONG_TABLE=$(print_table)
+fi
+
 if [[ -z ${BENCH_SKIP_FIXTURES:-} ]]; then
     shopt -s nullglob
     FIX=(fixtures/kernel/*.pcap*)
@@ -280,6 +320,20 @@ ver() { "$@" 2>&1 | grep -v 'Running as user' | head -n 1; }
         echo
         echo "tcpflow-audit counts on BIG.pcap (untimed run): $BIG_COUNTS; injected losses: $BIG_LOSSES."
     fi
+    if [[ -n ${LONG_TABLE:-} ]]; then
+        echo
+        echo "## Long capture: $LONG_PACKETS packets, $LONG_CONNS short connections over $((LONG_CONNS / 100)) s"
+        echo
+        echo "\`LONG.pcap\` = \`$LONG\` ($(awk -v b="$LONG_BYTES" 'BEGIN{printf "%.0f MB", b / 1e6}')), made by"
+        echo
+        echo "    cargo run --release --example synth_capture -- LONG.pcap $LONG_CONNS 8 0 $SEED 10000"
+        echo "    # $LONG_GEN"
+        echo
+        echo "A connection is finished 60 s after it closed, so about 6000 are held at a time; \`--format jsonl\`"
+        echo "writes and drops each one then, the other formats keep all of them for the report."
+        echo
+        echo "$LONG_TABLE"
+    fi
     if [[ -n ${FIX_TABLE:-} ]]; then
         echo
         echo "## Kernel fixtures: ${#FIX[@]} files, $FIX_PACKETS packets, $(awk -v b="$FIX_BYTES" 'BEGIN{printf "%.1f MB", b / 1e6}') on disk (some gzip)"
@@ -297,5 +351,6 @@ mv "$RESULTS.tmp" "$RESULTS"
 
 echo
 [[ -n ${BIG_TABLE:-} ]] && { echo "Synthetic capture ($BIG_PACKETS packets, $BIG):"; echo "$BIG_TABLE"; echo "tcpflow-audit counted: $BIG_COUNTS; injected losses: $BIG_LOSSES"; echo; }
+[[ -n ${LONG_TABLE:-} ]] && { echo "Long capture ($LONG_PACKETS packets, $LONG):"; echo "$LONG_TABLE"; echo; }
 [[ -n ${FIX_TABLE:-} ]] && { echo "Kernel fixtures (${#FIX[@]} files, total):"; echo "$FIX_TABLE"; echo; }
 echo "Results written to $RESULTS"

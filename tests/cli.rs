@@ -63,6 +63,19 @@ fn timeline_of_one_connection_shows_the_ladder_and_states() {
     }
 }
 
+/// Every format is deterministic, jsonl included (its lines come in the order connections
+/// finish, here with 600 4-tuple reuses that finish connections mid-capture).
+#[test]
+fn every_format_is_byte_identical_across_runs() {
+    let f = fixture("tw_reuse_server.pcap.gz");
+    for fmt in ["jsonl", "csv", "table", "json"] {
+        let a = run(&["--format", fmt, f.to_str().unwrap()]);
+        let b = run(&["--format", fmt, f.to_str().unwrap()]);
+        assert!(!a.stdout.is_empty(), "{fmt}");
+        assert_eq!(a.stdout, b.stdout, "{fmt}");
+    }
+}
+
 #[test]
 fn json_is_the_spec_document_and_runs_are_byte_identical() {
     let f = fixture("bulk_loss20_client.pcap.gz");
