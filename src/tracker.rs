@@ -59,9 +59,7 @@ pub struct Tracker {
     /// The current incarnation of every 4-tuple not yet retired. Boxed: a connection is a few
     /// KiB, and the table moves its entries when it grows.
     live: HashMap<FlowKey, Box<Connection>>,
-    /// Closed connections by the time they may be retired (lazily checked: a connection that
-    /// saw more segments since is pushed again with its new time).
-    retire_at: BinaryHeap<Reverse<(Timestamp, u32, FlowKey)>>,
+    closed: ClosedQueue,
     /// Finished connections not yet taken by the caller.
     #[allow(
         clippy::vec_box,
@@ -73,20 +71,21 @@ pub struct Tracker {
     next_id: u32,
     timeline: TimelineSelect,
     time_wait_s: f64,
-    linger_s: f64,
 }
 
 impl Tracker {
     pub fn new(timeline: TimelineSelect, time_wait_s: f64) -> Tracker {
         Tracker {
             live: HashMap::new(),
-            retire_at: BinaryHeap::new(),
+            closed: ClosedQueue {
+                heap: BinaryHeap::new(),
+                linger_s: time_wait_s.max(MIN_LINGER_S),
+            },
             finished: Vec::new(),
             port_uses: HashMap::new(),
             next_id: 1,
             timeline,
             time_wait_s,
-            linger_s: time_wait_s.max(MIN_LINGER_S),
         }
     }
 
@@ -96,15 +95,7 @@ impl Tracker {
         // One lookup for the common case: a segment of the current incarnation.
         let new_incarnation = match self.live.get_mut(&key) {
             Some(conn) if !conn.is_new_incarnation(seg) => {
-                feed(
-                    conn,
-                    &mut self.retire_at,
-                    self.linger_s,
-                    key,
-                    seg,
-                    ts,
-                    frame,
-                );
+                self.closed.feed(conn, key, seg, ts, frame);
                 return;
             }
             Some(_) => true,
@@ -116,15 +107,7 @@ impl Tracker {
             self.open(key, seg, ts, frame);
         }
         if let Some(conn) = self.live.get_mut(&key) {
-            feed(
-                conn,
-                &mut self.retire_at,
-                self.linger_s,
-                key,
-                seg,
-                ts,
-                frame,
-            );
+            self.closed.feed(conn, key, seg, ts, frame);
         }
     }
 
@@ -135,17 +118,17 @@ impl Tracker {
 
     /// Retire every closed connection that has been quiet for the linger time by `now`.
     fn retire_until(&mut self, now: Timestamp) {
-        while let Some(&Reverse((at, id, key))) = self.retire_at.peek() {
+        while let Some(&Reverse((at, id, key))) = self.closed.heap.peek() {
             if at > now {
                 break;
             }
-            self.retire_at.pop();
+            self.closed.heap.pop();
             let Some(c) = self.live.get(&key).filter(|c| c.id == id) else {
                 continue;
             };
-            let due = c.last_ts.plus_secs(self.linger_s);
+            let due = c.last_ts.plus_secs(self.closed.linger_s);
             if due > now {
-                self.retire_at.push(Reverse((due, id, key)));
+                self.closed.heap.push(Reverse((due, id, key)));
                 continue;
             }
             if let Some(c) = self.live.remove(&key) {
@@ -281,20 +264,29 @@ impl Tracker {
     }
 }
 
-/// Process one segment of `conn`, and queue the connection for retirement when it closes.
-fn feed(
-    conn: &mut Connection,
-    retire_at: &mut BinaryHeap<Reverse<(Timestamp, u32, FlowKey)>>,
+/// Closed connections by the time they may be retired: last segment + linger. Checked lazily:
+/// a connection that saw more segments since is pushed again with its new time.
+struct ClosedQueue {
+    heap: BinaryHeap<Reverse<(Timestamp, u32, FlowKey)>>,
     linger_s: f64,
-    key: FlowKey,
-    seg: &Segment,
-    ts: Timestamp,
-    frame: u64,
-) {
-    let was_closed = is_closed(conn);
-    conn.on_segment(seg, ts, frame);
-    if !was_closed && is_closed(conn) {
-        retire_at.push(Reverse((conn.last_ts.plus_secs(linger_s), conn.id, key)));
+}
+
+impl ClosedQueue {
+    /// Process one segment of `conn`, and queue the connection if the segment closed it.
+    fn feed(
+        &mut self,
+        conn: &mut Connection,
+        key: FlowKey,
+        seg: &Segment,
+        ts: Timestamp,
+        frame: u64,
+    ) {
+        let was_closed = is_closed(conn);
+        conn.on_segment(seg, ts, frame);
+        if !was_closed && is_closed(conn) {
+            let at = conn.last_ts.plus_secs(self.linger_s);
+            self.heap.push(Reverse((at, conn.id, key)));
+        }
     }
 }
 
