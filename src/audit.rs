@@ -36,6 +36,8 @@ pub struct Audit {
     pub skipped: IndexMap<SkipReason, u64>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// How many connections the capture held, whether kept here or handed to a hook.
+    pub connection_count: u64,
     /// Every connection, by id; empty when a [`Hooks::finished`] hook took them. Boxed as the
     /// tracker made them, so none is copied.
     pub connections: Vec<Box<Connection>>,
@@ -92,6 +94,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
     let mut done = Finished {
         kept: Vec::new(),
+        count: 0,
         time_wait: TimeWaitAccumulator::default(),
         patterns: PatternAccumulator::default(),
         hook: finished,
@@ -135,6 +138,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     }
     let Finished {
         mut kept,
+        count,
         time_wait,
         patterns,
         ..
@@ -148,6 +152,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
         skipped,
         first_ts,
         last_ts,
+        connection_count: count,
         connections: kept,
     })
 }
@@ -160,6 +165,7 @@ struct Finished<'h> {
         reason = "each connection stays in the allocation the tracker made for it; no copies"
     )]
     kept: Vec<Box<Connection>>,
+    count: u64,
     time_wait: TimeWaitAccumulator,
     patterns: PatternAccumulator,
     hook: Option<FinishedHook<'h>>,
@@ -168,6 +174,7 @@ struct Finished<'h> {
 
 impl Finished<'_> {
     fn add(&mut self, c: Box<Connection>, ts_digits: u8) {
+        self.count += 1;
         self.time_wait.add(&c);
         self.patterns.add(&c);
         match self.hook.as_mut() {

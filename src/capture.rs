@@ -79,6 +79,18 @@ pub struct CaptureInfo {
     pub warnings: Vec<String>,
 }
 
+impl CaptureInfo {
+    /// The digits timestamps are shown with: those of the finest resolution described so far,
+    /// microseconds before any interface is.
+    fn shown_digits(&self) -> u8 {
+        if self.ts_digits == 0 {
+            6
+        } else {
+            self.ts_digits
+        }
+    }
+}
+
 /// The file cannot be analysed at all.
 #[derive(Debug)]
 pub enum CaptureError {
@@ -356,7 +368,7 @@ fn read_records(
                             link_type: Some(iface.link_type),
                             data: b.data,
                             orig_len: b.origlen,
-                            ts_digits: info.ts_digits,
+                            ts_digits: info.shown_digits(),
                         });
                         if flow.is_break() {
                             break;
@@ -424,7 +436,7 @@ fn read_records(
                             link_type: iface.map(|i| i.link_type),
                             data: &epb.data[..caplen],
                             orig_len: epb.origlen,
-                            ts_digits: info.ts_digits.max(6),
+                            ts_digits: info.shown_digits(),
                         });
                         if flow.is_break() {
                             break;
@@ -441,7 +453,7 @@ fn read_records(
                             link_type: iface.map(|i| i.link_type),
                             data: &spb.data[..caplen],
                             orig_len: spb.origlen,
-                            ts_digits: info.ts_digits.max(6),
+                            ts_digits: info.shown_digits(),
                         });
                         if flow.is_break() {
                             break;
@@ -510,9 +522,7 @@ fn read_records(
             .replace("; analysed up to the cut", "");
         return Err(CaptureError::Unreadable { file, reason });
     }
-    if info.ts_digits == 0 {
-        info.ts_digits = 6;
-    }
+    info.ts_digits = info.shown_digits();
     Ok(())
 }
 

@@ -242,7 +242,7 @@ impl Rule {
     pub fn matches_capture(&self, a: &Audit) -> bool {
         let tw = &a.time_wait.by_endpoint;
         let n = match self.field.as_str() {
-            "connections" => a.connections.len() as f64,
+            "connections" => a.connection_count as f64,
             "skipped" => a.skipped_total() as f64,
             "server_time_wait_peak" => tw
                 .iter()

@@ -69,6 +69,8 @@ pub struct Tracker {
     /// How many connections used each port, for the port-popularity role rule.
     port_uses: HashMap<u16, u32>,
     next_id: u32,
+    /// The previous segment's timestamp.
+    last_ts: Option<Timestamp>,
     timeline: TimelineSelect,
     time_wait_s: f64,
 }
@@ -84,13 +86,18 @@ impl Tracker {
             finished: Vec::new(),
             port_uses: HashMap::new(),
             next_id: 1,
+            last_ts: None,
             timeline,
             time_wait_s,
         }
     }
 
     pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
-        self.retire_until(ts);
+        // The clock that retires connections is the earlier of this segment's time and the
+        // previous one's, so one frame stamped far in the future does not retire everything.
+        let clock = self.last_ts.map_or(ts, |last| last.min(ts));
+        self.last_ts = Some(ts);
+        self.retire_until(clock);
         let key = flow_key(seg.src, seg.dst);
         // One lookup for the common case: a segment of the current incarnation.
         let new_incarnation = match self.live.get_mut(&key) {
@@ -123,7 +130,9 @@ impl Tracker {
                 break;
             }
             self.closed.heap.pop();
-            let Some(c) = self.live.get(&key).filter(|c| c.id == id) else {
+            // Gone already, or opened again since it closed (a refused SYN answered on its
+            // retry): `feed` queues it again when it next closes.
+            let Some(c) = self.live.get(&key).filter(|c| c.id == id && is_closed(c)) else {
                 continue;
             };
             let due = c.last_ts.plus_secs(self.closed.linger_s);

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{ACK, Endian, FIN, Link, Pcap, RST, SYN, Tcp, TempPath};
+use common::{ACK, Endian, FIN, Link, Pcap, PcapNg, RST, SYN, Tcp, TempPath, TsResol};
 use serde_json::Value;
 use tcpflow_audit::audit::{Audit, Config, Hooks, audit, audit_with};
 use tcpflow_audit::capture::Input;
@@ -183,15 +183,18 @@ fn a_new_incarnation_hands_over_the_old_one_at_once() {
     assert!(reuse.acceptable);
 }
 
-/// `--format jsonl -` writes connection 1's line as soon as the segment at 60.5 s arrives, while
+/// `--format jsonl -` writes connection 1's line as soon as the segments at 60.5 s arrive, while
 /// standard input is still open; the rest follow when it closes.
 #[test]
 fn jsonl_writes_a_line_while_the_pipe_is_still_open() {
     let segs = three_connections();
+    // The retiring clock is the earlier of two consecutive segments' times: the second segment
+    // after 60.007 s (connection 1's TIME_WAIT end + nothing seen for 60 s) moves it past.
     let cut = segs
         .iter()
         .position(|(t, _)| *t >= 60 * SEC)
-        .expect("a segment after 60 s");
+        .expect("a segment after 60 s")
+        + 1;
     let whole = pcap(&segs);
     let head = pcap(&segs[..=cut]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
@@ -279,7 +282,98 @@ fn jsonl_filters_and_rules_while_streaming() {
     assert!(!err.contains("packets>1000"), "{err}");
     let (code, _, err) = run_jsonl(file.path(), &["--fail-on", "server_time_wait_peak>=1"]);
     assert_eq!(code, Some(1), "{err}");
+    // Capture-wide counts include the connections already written and dropped.
+    let (code, _, err) = run_jsonl(file.path(), &["--fail-on", "connections>=3"]);
+    assert_eq!(code, Some(1), "{err}");
+    let (code, _, err) = run_jsonl(file.path(), &["--fail-on", "connections>3"]);
+    assert_eq!(code, Some(0), "{err}");
     // Ranked, so written at the end: connection 2 has the most packets.
     let (_, ids, _) = run_jsonl(file.path(), &["--top", "2", "--top-by", "packets"]);
     assert_eq!(ids, vec![2, 1]);
+}
+
+/// A SYN refused with a RST closes the connection (client CLOSED, server LISTEN); the same SYN
+/// retried and answered opens it again. Idle for 100 s after that, it is still one connection,
+/// though another connection's segments move the clock past the linger time meanwhile.
+#[test]
+fn a_connection_opened_again_after_closing_is_not_retired() {
+    let (c1, s80) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
+    let (c2, s81) = (addr("10.0.0.5:50000"), addr("10.0.0.2:81"));
+    let segs = vec![
+        (0, Tcp::new(c1, s80, SYN).seq(100)),
+        (MS, Tcp::new(s80, c1, RST | ACK).seq(0).ack(101)),
+        (SEC, Tcp::new(c1, s80, SYN).seq(100)),
+        (SEC + MS, Tcp::new(s80, c1, SYN | ACK).seq(500).ack(101)),
+        (SEC + 2 * MS, Tcp::new(c1, s80, ACK).seq(101).ack(501)),
+        (70 * SEC, Tcp::new(c2, s81, SYN).seq(9)),
+        (71 * SEC, Tcp::new(c2, s81, SYN).seq(9)),
+        (72 * SEC, Tcp::new(c2, s81, SYN).seq(9)),
+        (
+            101 * SEC,
+            Tcp::new(c1, s80, ACK).seq(101).ack(501).payload(5),
+        ),
+        (101 * SEC + MS, Tcp::new(s80, c1, ACK).seq(501).ack(106)),
+    ];
+    let a = batch(&pcap(&segs), "stream-reopen.pcap");
+    assert_eq!(a.connections.len(), 2);
+    let first = &a.connections[0];
+    assert_eq!(first.last_ts.nanos(), (101 * SEC + MS) as i64);
+    assert_eq!(first.dirs[first.client].stats.payload_bytes, 5);
+}
+
+/// One frame stamped far in the future (a bad clock) does not retire the closed connections:
+/// connection 1's FIN retransmitted at 20 s still belongs to it.
+#[test]
+fn one_frame_from_the_future_does_not_retire_connections() {
+    let (c1, s80) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
+    let mut segs: Vec<(u64, Tcp)> = three_connections()
+        .into_iter()
+        .filter(|(t, _)| *t < 11 * SEC)
+        .collect();
+    segs.push((
+        10_000 * SEC,
+        Tcp::new(addr("10.0.0.9:1234"), addr("10.0.0.2:99"), SYN).seq(1),
+    ));
+    segs.push((20 * SEC, Tcp::new(c1, s80, FIN | ACK).seq(111).ack(502)));
+    let a = batch(&pcap(&segs), "stream-future.pcap");
+    assert_eq!(a.connections.len(), 4);
+    assert_eq!(a.connections[0].last_ts.nanos(), (20 * SEC) as i64);
+}
+
+/// Timestamps in a line written while reading have the digits the document has: here an
+/// interface with millisecond resolution (3 digits).
+#[test]
+fn streamed_lines_show_the_precision_of_the_document() {
+    let mut ng = PcapNg::new(Endian::Little);
+    let ifc = ng.interface(1, Some(TsResol::Decimal(3)), None);
+    for (t, seg) in three_connections() {
+        ng.epb_packet(ifc, 1_700_000_000_000 + t / MS, &seg.frame(Link::Ethernet));
+    }
+    let file = TempPath::with_bytes("stream-ms.pcapng", ng.bytes());
+    let doc: Value = serde_json::from_slice(
+        &Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+            .args(["--format", "json"])
+            .arg(file.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+        .args(["--format", "jsonl"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        let id = line["id"].as_u64().unwrap() as usize;
+        assert_eq!(line, &doc["connections"][id - 1]);
+        let start = serde_json::to_string(&line["start_ts"]).unwrap();
+        assert_eq!(start.split('.').nth(1).map(str::len), Some(3), "{start}");
+    }
 }

@@ -45,7 +45,7 @@ pub fn summary(a: &Audit) -> String {
         c.frames,
         a.tcp_segments,
         a.skipped_total(),
-        a.connections.len()
+        a.connection_count
     );
     for (reason, n) in &a.skipped {
         let _ = writeln!(s, "         skipped {n:>6} {} ({reason})", reason.key());
