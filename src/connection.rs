@@ -320,13 +320,15 @@ impl Connection {
         }
     }
 
+    /// Record an event; `detail` is only called while there is room, so a connection whose
+    /// events are full allocates nothing more for them (only `events_dropped` grows).
     pub fn event(
         &mut self,
         frame: Option<u64>,
         ts: Timestamp,
         side: Option<Side>,
         kind: EventKind,
-        detail: String,
+        detail: impl FnOnce() -> String,
     ) {
         if self.events.len() < MAX_EVENTS {
             self.events.push(Event {
@@ -334,7 +336,7 @@ impl Connection {
                 ts,
                 side,
                 kind,
-                detail,
+                detail: detail(),
             });
         } else {
             self.events_dropped += 1;
@@ -356,13 +358,9 @@ impl Connection {
 
     fn record_transition(&mut self, side: Side, t: Transition) {
         let note = if t.inferred { " (inferred)" } else { "" };
-        self.event(
-            t.frame,
-            t.ts,
-            Some(side),
-            EventKind::State,
-            format!("{} -> {}{note}", t.from, t.to),
-        );
+        self.event(t.frame, t.ts, Some(side), EventKind::State, || {
+            format!("{} -> {}{note}", t.from, t.to)
+        });
     }
 
     /// Would a SYN from `seg` start a new incarnation of this 4-tuple rather than belong here?
@@ -415,7 +413,7 @@ impl Connection {
                 ts,
                 Some(s),
                 EventKind::SegmentAfterReset,
-                format!("{what} after the connection was reset"),
+                || format!("{what} after the connection was reset"),
             );
         }
         self.time_wait_arrivals(s, seg, ts, frame);
@@ -477,13 +475,9 @@ impl Connection {
                 && seg.seg_len() == 0
                 && !seg.flags.rst()
             {
-                self.event(
-                    Some(frame),
-                    ts,
-                    Some(s),
-                    EventKind::TimeWaitSegment,
-                    "acknowledges again from TIME_WAIT (its last ACK was lost)".into(),
-                );
+                self.event(Some(frame), ts, Some(s), EventKind::TimeWaitSegment, || {
+                    "acknowledges again from TIME_WAIT (its last ACK was lost)".into()
+                });
             }
             return;
         }
@@ -501,7 +495,9 @@ impl Connection {
         } else {
             "segment reaches the peer in TIME_WAIT".to_string()
         };
-        self.event(Some(frame), ts, Some(s), EventKind::TimeWaitSegment, detail);
+        self.event(Some(frame), ts, Some(s), EventKind::TimeWaitSegment, || {
+            detail
+        });
     }
 
     /// SPEC.md §4: one primary class per segment, in order: zero-window probe, keep-alive,
@@ -524,7 +520,11 @@ impl Connection {
         let mut class = SegClass::Normal;
         let seg_len = seg.seg_len();
         let end = seg.end();
-        let mut events: Vec<(EventKind, String)> = Vec::new();
+        let mut events = SegmentEvents {
+            room: MAX_EVENTS.saturating_sub(self.events.len()),
+            kept: Vec::new(),
+            dropped: 0,
+        };
 
         d.stats.packets += 1;
         d.stats.payload_bytes += u64::from(seg.payload_len);
@@ -536,10 +536,9 @@ impl Connection {
             d.stats.zero_window += 1;
             if d.window != Some(0) {
                 d.stats.zero_window_episodes += 1;
-                events.push((
-                    EventKind::ZeroWindow,
-                    "advertises a zero window: its receive buffer is full".into(),
-                ));
+                events.push(EventKind::ZeroWindow, || {
+                    "advertises a zero window: its receive buffer is full".into()
+                });
             }
         }
 
@@ -559,8 +558,7 @@ impl Connection {
                 if seg.payload_len == 1 && seg.seq == nxt {
                     d.probe_byte = Some(seg.seq);
                 }
-                events.push((
-                    EventKind::ZeroWindowProbe,
+                events.push(EventKind::ZeroWindowProbe, || {
                     format!(
                         "zero-window probe ({} byte at {})",
                         seg.payload_len,
@@ -569,16 +567,15 @@ impl Connection {
                         } else {
                             "SND.NXT-1"
                         }
-                    ),
-                ));
+                    )
+                });
             } else if probe_shaped && seg.seq == nxt - 1 && d.fin_seq.is_none_or(|fs| fs + 1 != nxt)
             {
                 class = SegClass::KeepAlive;
                 d.stats.keep_alives += 1;
-                events.push((
-                    EventKind::KeepAlive,
-                    format!("keep-alive ({} byte at SND.NXT-1)", seg.payload_len),
-                ));
+                events.push(EventKind::KeepAlive, || {
+                    format!("keep-alive ({} byte at SND.NXT-1)", seg.payload_len)
+                });
             } else if f.syn()
                 && f.ack()
                 && !d.syn_was_synack
@@ -605,13 +602,12 @@ impl Connection {
                 if !near_sender && hole_opened.is_some_and(|t| ts.millis_since(t) <= soon_ms) {
                     class = SegClass::OutOfOrder;
                     d.stats.out_of_order += 1;
-                    events.push((
-                        EventKind::OutOfOrder,
+                    events.push(EventKind::OutOfOrder, || {
                         format!(
                             "fills a gap {:.3} ms after it opened",
                             ts.millis_since(hole_opened.unwrap_or(ts))
-                        ),
-                    ));
+                        )
+                    });
                 } else {
                     let una = d.una(p);
                     let kind = retrans_kind(d, p, seg, end, una, ts, peer_quiet_ms, since_sent_ms);
@@ -627,8 +623,6 @@ impl Connection {
                         RetransKind::Spurious => d.stats.spurious_retransmissions += 1,
                     }
                     d.rtt.on_retransmit(seg.seq, end);
-                    let detail =
-                        describe_retransmission(d, seg, kind, peer_quiet_ms, since_sent_ms);
                     let event_kind = if f.syn() && f.ack() {
                         EventKind::SynAckRetransmission
                     } else if f.syn() {
@@ -646,7 +640,9 @@ impl Connection {
                     {
                         d.stats.fin_retransmissions += 1;
                     }
-                    events.push((event_kind, detail));
+                    events.push(event_kind, || {
+                        describe_retransmission(d, seg, kind, peer_quiet_ms, since_sent_ms)
+                    });
                     if kind == RetransKind::Rto {
                         d.rto_streak += 1;
                         d.recovery = Some(Recovery {
@@ -664,13 +660,12 @@ impl Connection {
                 flags.prev_not_captured = true;
                 d.stats.prev_segment_not_captured += 1;
                 d.open_hole(nxt, seg.seq, ts);
-                events.push((
-                    EventKind::PrevSegmentNotCaptured,
+                events.push(EventKind::PrevSegmentNotCaptured, || {
                     format!(
                         "{} bytes of sequence space before this segment were not captured",
                         seg.seq.diff(nxt)
-                    ),
-                ));
+                    )
+                });
             }
         }
 
@@ -687,10 +682,10 @@ impl Connection {
                     flags.dsack = true;
                     d.stats.dsacks_sent += 1;
                     p.stats.dsacked_retransmissions += 1;
-                    events.push((
+                    events.push(
                         EventKind::Dsack,
-                        format!("D-SACK: received {} bytes twice; the peer's retransmission of them was spurious", b0.right.diff(b0.left)),
-                    ));
+                        || format!("D-SACK: received {} bytes twice; the peer's retransmission of them was spurious", b0.right.diff(b0.left)),
+                    );
                 }
             }
             if let Some(peer_next) = p.next_seq {
@@ -699,13 +694,12 @@ impl Connection {
                     flags.acked_unseen = true;
                     d.stats.acked_unseen += 1;
                     d.unseen_ack_high = Some(seg.ack);
-                    events.push((
-                        EventKind::AckedUnseen,
+                    events.push(EventKind::AckedUnseen, || {
                         format!(
                             "acknowledges {} bytes the capture never showed",
                             seg.ack.diff(peer_next)
-                        ),
-                    ));
+                        )
+                    });
                 }
             }
             let pure = seg.payload_len == 0 && !f.fin() && !f.rst();
@@ -733,7 +727,7 @@ impl Connection {
                         class = SegClass::DupAck(d.dup_ack_run);
                         if d.dup_ack_run == 3 {
                             d.stats.triple_dup_acks += 1;
-                            events.push((EventKind::TripleDupAck, "third duplicate ACK: the threshold for a fast retransmission (RFC 5681 §3.2)".into()));
+                            events.push(EventKind::TripleDupAck, || "third duplicate ACK: the threshold for a fast retransmission (RFC 5681 §3.2)".into());
                         }
                     } else if seg.window != d.last_win_raw {
                         class = SegClass::WindowUpdate;
@@ -752,15 +746,15 @@ impl Connection {
         {
             flags.window_full = true;
             d.stats.window_full += 1;
-            events.push((
-                EventKind::WindowFull,
-                format!("fills the peer's {w}-byte window exactly"),
-            ));
+            events.push(EventKind::WindowFull, || {
+                format!("fills the peer's {w}-byte window exactly")
+            });
         }
 
-        for (kind, detail) in events {
-            self.event(Some(frame), ts, Some(s), kind, detail);
+        for (kind, detail) in events.kept {
+            self.event(Some(frame), ts, Some(s), kind, || detail);
         }
+        self.events_dropped += events.dropped;
         (class, flags)
     }
 
@@ -859,25 +853,17 @@ impl Connection {
         if seg.payload_len > 0 && !f.syn() {
             let st = self.ends[s].state;
             if matches!(st, State::SynSent) || (st == State::SynReceived && !f.ack()) {
-                self.event(
-                    at,
-                    ts,
-                    Some(s),
-                    EventKind::DataBeforeHandshake,
-                    format!("sends data in {st} before the handshake completed"),
-                );
+                self.event(at, ts, Some(s), EventKind::DataBeforeHandshake, || {
+                    format!("sends data in {st} before the handshake completed")
+                });
             }
             if let Some(fs) = self.dirs[s].fin_seq
                 && seg.seq + seg.payload_len > fs
                 && !(f.fin() && seg.seq + seg.payload_len == fs)
             {
-                self.event(
-                    at,
-                    ts,
-                    Some(s),
-                    EventKind::DataAfterFin,
-                    "sends data beyond its FIN".into(),
-                );
+                self.event(at, ts, Some(s), EventKind::DataAfterFin, || {
+                    "sends data beyond its FIN".into()
+                });
             }
         }
         if f.fin() {
@@ -920,7 +906,7 @@ impl Connection {
                 ts,
                 Some(s),
                 EventKind::Reset,
-                "answers an ACK that does not acknowledge its SYN (RFC 9293 §3.10.7.3); stays in SYN_SENT".into(),
+                || "answers an ACK that does not acknowledge its SYN (RFC 9293 §3.10.7.3); stays in SYN_SENT".into(),
             );
             return;
         }
@@ -941,13 +927,9 @@ impl Connection {
             },
         };
         if !acceptable {
-            self.event(
-                Some(frame),
-                ts,
-                Some(s),
-                EventKind::Unexpected,
-                "RST outside the receive window (ignored by the receiver)".into(),
-            );
+            self.event(Some(frame), ts, Some(s), EventKind::Unexpected, || {
+                "RST outside the receive window (ignored by the receiver)".into()
+            });
             return;
         }
         if self.dirs[s].rst_at.is_none() {
@@ -960,7 +942,7 @@ impl Connection {
         } else {
             format!("resets the connection in {sender_state} (peer in {receiver_state})")
         };
-        self.event(Some(frame), ts, Some(s), EventKind::Reset, detail);
+        self.event(Some(frame), ts, Some(s), EventKind::Reset, || detail);
         self.reset_seen = true;
         self.pending_fin = [false; 2];
         // An endpoint in TIME_WAIT that receives a RST stays there on Linux (RFC 1337).
@@ -994,16 +976,12 @@ impl Connection {
             let ok = seg.ack == server_isn + 1;
             self.handshake_ack = Some((ts, frame, ok));
             if !ok && seg.ack < server_isn + 1 {
-                self.event(
-                    at,
-                    ts,
-                    Some(s),
-                    EventKind::BadHandshakeAck,
+                self.event(at, ts, Some(s), EventKind::BadHandshakeAck, || {
                     format!(
                         "handshake ACK acknowledges {} instead of the server's ISN+1",
                         seg.ack.relative_to(server_isn)
-                    ),
-                );
+                    )
+                });
             }
             self.infer_capture_point();
         }
@@ -1030,28 +1008,20 @@ impl Connection {
                 d.syn_was_synack = synack;
                 d.first_syn = Some((ts, frame));
             } else if d.isn != Some(seg.seq) {
-                self.event(
-                    at,
-                    ts,
-                    Some(s),
-                    EventKind::NewAttempt,
-                    "sends a SYN with a different ISN: a new attempt".into(),
-                );
+                self.event(at, ts, Some(s), EventKind::NewAttempt, || {
+                    "sends a SYN with a different ISN: a new attempt".into()
+                });
                 self.dirs[s].isn = Some(seg.seq);
                 self.dirs[s].next_seq = None;
             }
         }
         if seg.payload_len > 0 {
-            self.event(
-                at,
-                ts,
-                Some(s),
-                EventKind::DataOnSyn,
+            self.event(at, ts, Some(s), EventKind::DataOnSyn, || {
                 format!(
                     "SYN carries {} bytes of data (TCP Fast Open or crafted)",
                     seg.payload_len
-                ),
-            );
+                )
+            });
         }
         if !synack {
             self.dirs[s].last_syn_ts = Some(ts);
@@ -1078,16 +1048,12 @@ impl Connection {
                 let ok = seg.ack == client_isn + 1;
                 self.synack_ack_ok = Some(ok);
                 if !ok {
-                    self.event(
-                        at,
-                        ts,
-                        Some(s),
-                        EventKind::BadHandshakeAck,
+                    self.event(at, ts, Some(s), EventKind::BadHandshakeAck, || {
                         format!(
                             "SYN-ACK acknowledges {} instead of the client's ISN+1",
                             seg.ack.relative_to(client_isn)
-                        ),
-                    );
+                        )
+                    });
                 }
             }
             self.apply_window_scaling();
@@ -1128,13 +1094,9 @@ impl Connection {
         match self.dirs[s].fin_seq {
             Some(fs) if fs == fin_seq => return, // retransmitted FIN: counted by classify
             Some(_) => {
-                self.event(
-                    at,
-                    ts,
-                    Some(s),
-                    EventKind::Unexpected,
-                    "sends a second FIN at a different sequence number".into(),
-                );
+                self.event(at, ts, Some(s), EventKind::Unexpected, || {
+                    "sends a second FIN at a different sequence number".into()
+                });
                 return;
             }
             None => {
@@ -1149,23 +1111,15 @@ impl Connection {
             }
             State::CloseWait => self.transition(s, State::LastAck, ts, at, false),
             State::SynSent => {
-                self.event(
-                    at,
-                    ts,
-                    Some(s),
-                    EventKind::Unexpected,
-                    "sends FIN in SYN_SENT, before any SYN-ACK".into(),
-                );
+                self.event(at, ts, Some(s), EventKind::Unexpected, || {
+                    "sends FIN in SYN_SENT, before any SYN-ACK".into()
+                });
                 self.transition(s, State::FinWait1, ts, at, false);
             }
             _ => {
-                self.event(
-                    at,
-                    ts,
-                    Some(s),
-                    EventKind::Unexpected,
-                    format!("sends FIN in {st}"),
-                );
+                self.event(at, ts, Some(s), EventKind::Unexpected, || {
+                    format!("sends FIN in {st}")
+                });
             }
         }
     }
@@ -1392,6 +1346,24 @@ impl Connection {
             (self.server(), b)
         } else {
             (self.client, a)
+        }
+    }
+}
+
+/// The events one segment raises. A detail is written only while the connection has room for
+/// it, so once its events are full a segment allocates nothing.
+struct SegmentEvents {
+    room: usize,
+    kept: Vec<(EventKind, String)>,
+    dropped: u32,
+}
+
+impl SegmentEvents {
+    fn push(&mut self, kind: EventKind, detail: impl FnOnce() -> String) {
+        if self.kept.len() < self.room {
+            self.kept.push((kind, detail()));
+        } else {
+            self.dropped += 1;
         }
     }
 }

@@ -216,13 +216,9 @@ impl Tracker {
         });
         if reuse.is_some() {
             old.reused_by = Some((new_id, ts, frame));
-            old.event(
-                Some(frame),
-                ts,
-                None,
-                EventKind::Reuse,
-                format!("4-tuple reused by connection {new_id} during TIME_WAIT"),
-            );
+            old.event(Some(frame), ts, None, EventKind::Reuse, || {
+                format!("4-tuple reused by connection {new_id} during TIME_WAIT")
+            });
         }
         self.retire(old, ts);
         self.open(key, seg, ts, frame);
@@ -244,7 +240,7 @@ impl Tracker {
                 ts,
                 Some(other(holder)),
                 EventKind::Reuse,
-                format!("SYN reuses the 4-tuple of connection {previous}, still in TIME_WAIT at {holder_addr} for {held_for_s:.1} s"),
+                || format!("SYN reuses the 4-tuple of connection {previous}, still in TIME_WAIT at {holder_addr} for {held_for_s:.1} s"),
             );
         }
     }

@@ -1593,3 +1593,33 @@ fn time_wait_syn_reuse_tsval_not_greater_is_not_acceptable() {
     let reuse = new.reuse.as_ref().unwrap();
     assert!(!reuse.acceptable, "{}", reuse.reason);
 }
+
+/// Events stop at `MAX_EVENTS` a connection; the rest are counted, never lost: here one data
+/// segment resent 400 times, each resend a retransmission event.
+#[test]
+fn events_beyond_the_cap_are_counted_not_kept() {
+    use tcpflow_audit::connection::MAX_EVENTS;
+    let data = Segment {
+        flags: PSH_ACK,
+        payload_len: 100,
+        ..CLIENT_SEG
+    };
+    let uncapped = {
+        let mut cap = established();
+        cap.at(100, data);
+        cap.finish_one(1000).events.len()
+    };
+    let mut cap = established();
+    cap.at(100, data);
+    for i in 0..400 {
+        cap.at(1000 + i * 1000, data);
+    }
+    let conn = cap.finish_one(500_000);
+    assert_eq!(conn.dirs[C].stats.retransmissions, 400);
+    assert_eq!(conn.events.len(), MAX_EVENTS);
+    assert_eq!(
+        conn.events.len() + conn.events_dropped as usize,
+        uncapped + 400
+    );
+    assert!(conn.anomaly_count() >= 400);
+}
