@@ -253,21 +253,25 @@ fn build_conn(c: u64, start_us: u64, p: &Params, rng: &mut Rng, losses: &mut u64
         }
     };
 
+    // The fast retransmission of segment `lost` at `tr`, and what the receiver makes of it.
+    let resend = |rx: &mut Receiver, pkts: &mut Vec<Pkt>, lost: u32, tr: u64| {
+        pkts.push(data_pkt(
+            tr,
+            seq_of(lost),
+            s_seq0,
+            ts_c(tr),
+            ts_s(tr - half),
+            false,
+        ));
+        receive(rx, pkts, lost, tr, ts_c(tr));
+    };
     for k in 0..n {
         let s = send_time(k);
         if let Some((tr, lost)) = retx
             && tr < s
         {
             retx = None;
-            pkts.push(data_pkt(
-                tr,
-                seq_of(lost),
-                s_seq0,
-                ts_c(tr),
-                ts_s(tr - half),
-                false,
-            ));
-            receive(&mut rx, &mut pkts, lost, tr, ts_c(tr));
+            resend(&mut rx, &mut pkts, lost, tr);
             last_send = last_send.max(tr);
         }
         let draw = rng.below(1000);
@@ -296,15 +300,7 @@ fn build_conn(c: u64, start_us: u64, p: &Params, rng: &mut Rng, losses: &mut u64
         }
     }
     if let Some((tr, lost)) = retx.take() {
-        pkts.push(data_pkt(
-            tr,
-            seq_of(lost),
-            s_seq0,
-            ts_c(tr),
-            ts_s(tr - half),
-            false,
-        ));
-        receive(&mut rx, &mut pkts, lost, tr, ts_c(tr));
+        resend(&mut rx, &mut pkts, lost, tr);
         last_send = last_send.max(tr);
     }
     let ts_recent = rx.ts_recent;

@@ -1441,12 +1441,18 @@ fn run_unusable(path: &Path) -> String {
     lines[0].clone()
 }
 
+/// The library's error for a capture it must refuse.
+fn rejected(path: &std::path::Path) -> CaptureError {
+    match audit(&Input::Path(path.to_path_buf()), &Config::default()) {
+        Ok(_) => panic!("{} was accepted", path.display()),
+        Err(e) => e,
+    }
+}
+
 #[test]
 fn text_file_is_not_a_capture_exit_2_naming_its_first_bytes() {
     let file = TempPath::with_bytes("request.pcap", b"GET / HTTP/1.1\r\nHost: example\r\n\r\n");
-    let err = audit(&Input::Path(file.path().to_path_buf()), &Config::default())
-        .err()
-        .expect("text is rejected");
+    let err = rejected(file.path());
     match &err {
         CaptureError::NotACapture { first_bytes, .. } => {
             assert_eq!(first_bytes, "47 45 54 20 2f 20 48 54 \"GET / HT\"")
@@ -1460,9 +1466,7 @@ fn text_file_is_not_a_capture_exit_2_naming_its_first_bytes() {
 #[test]
 fn gzip_of_text_is_not_a_capture_exit_2_naming_decompressed_first_bytes() {
     let file = TempPath::with_bytes("notes.pcap.gz", &gzip(b"hello, world\n"));
-    let err = audit(&Input::Path(file.path().to_path_buf()), &Config::default())
-        .err()
-        .expect("text is rejected");
+    let err = rejected(file.path());
     match &err {
         CaptureError::NotACapture { first_bytes, .. } => {
             assert_eq!(first_bytes, "68 65 6c 6c 6f 2c 20 77 \"hello, w\"")
@@ -1476,9 +1480,7 @@ fn gzip_of_text_is_not_a_capture_exit_2_naming_decompressed_first_bytes() {
 #[test]
 fn empty_file_is_rejected_with_exit_2() {
     let file = TempPath::with_bytes("empty.pcap", b"");
-    let err = audit(&Input::Path(file.path().to_path_buf()), &Config::default())
-        .err()
-        .expect("empty file is rejected");
+    let err = rejected(file.path());
     assert!(matches!(err, CaptureError::Empty { .. }), "{err:?}");
     let line = run_unusable(file.path());
     assert!(line.contains("empty"), "{line}");
@@ -1497,9 +1499,7 @@ fn empty_stdin_is_rejected_with_exit_2() {
 #[test]
 fn gzip_of_nothing_is_rejected_with_exit_2() {
     let file = TempPath::with_bytes("nothing.pcap.gz", &gzip(b""));
-    let err = audit(&Input::Path(file.path().to_path_buf()), &Config::default())
-        .err()
-        .expect("an empty stream is rejected");
+    let err = rejected(file.path());
     assert!(matches!(err, CaptureError::Empty { .. }), "{err:?}");
     run_unusable(file.path());
 }
@@ -1507,9 +1507,7 @@ fn gzip_of_nothing_is_rejected_with_exit_2() {
 #[test]
 fn directory_is_rejected_with_exit_2() {
     let dir = TempPath::dir("captures.pcap");
-    let err = audit(&Input::Path(dir.path().to_path_buf()), &Config::default())
-        .err()
-        .expect("a directory is rejected");
+    let err = rejected(dir.path());
     assert!(matches!(err, CaptureError::IsDirectory { .. }), "{err:?}");
     let line = run_unusable(dir.path());
     assert!(line.contains("directory"), "{line}");
@@ -1518,12 +1516,7 @@ fn directory_is_rejected_with_exit_2() {
 #[test]
 fn missing_file_is_rejected_with_exit_2() {
     let missing = TempPath::new("does-not-exist.pcap");
-    let err = audit(
-        &Input::Path(missing.path().to_path_buf()),
-        &Config::default(),
-    )
-    .err()
-    .expect("a missing file is rejected");
+    let err = rejected(missing.path());
     match &err {
         CaptureError::Open { source, .. } => {
             assert_eq!(source.kind(), std::io::ErrorKind::NotFound)
@@ -1537,9 +1530,7 @@ fn missing_file_is_rejected_with_exit_2() {
 fn pcap_shorter_than_its_file_header_is_rejected_with_exit_2() {
     let header = Pcap::new(Endian::Little, false, 1).into_bytes();
     let file = TempPath::with_bytes("short-header.pcap", &header[..12]);
-    let err = audit(&Input::Path(file.path().to_path_buf()), &Config::default())
-        .err()
-        .expect("a cut file header is rejected");
+    let err = rejected(file.path());
     assert!(matches!(err, CaptureError::Unreadable { .. }), "{err:?}");
     run_unusable(file.path());
 }
