@@ -6,12 +6,12 @@ use std::ops::ControlFlow;
 use indexmap::IndexMap;
 
 use crate::capture::{CaptureError, CaptureInfo, Input, read_capture};
-use crate::connection::Connection;
+use crate::conn::Connection;
 use crate::decode::{SkipReason, decode};
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::Timestamp;
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
-use crate::tracker::{TimelineSelect, Tracker};
+use crate::track::{TimelineSelect, Tracker};
 
 /// What the core needs to know; built from the command line by the binary.
 #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ pub struct Hooks<'a> {
     /// frames (never for a smaller capture), for a progress bar. The capture reader does not
     /// tell its byte position, so frames are all a caller can show.
     pub progress: Option<&'a mut dyn FnMut(u64)>,
-    /// Called with each connection as soon as it is finished (see [`crate::tracker`]) and the
+    /// Called with each connection as soon as it is finished (see [`crate::track`]) and the
     /// timestamp digits known by then. The connection is then dropped instead of kept in
     /// [`Audit::connections`], so memory follows the connections still open. Returning
     /// `Break` stops the reading (a reader that went away).

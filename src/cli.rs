@@ -10,7 +10,7 @@ use tcpflow_audit::audit::Config;
 use tcpflow_audit::capture::Input;
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey, parse_net};
-use tcpflow_audit::tracker::TimelineSelect;
+use tcpflow_audit::track::TimelineSelect;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -13,7 +13,7 @@ use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, Prog
 
 use cli::{Action, Cli, Format, Plan};
 use tcpflow_audit::audit::{Audit, Hooks, audit_with};
-use tcpflow_audit::connection::Connection;
+use tcpflow_audit::conn::Connection;
 use tcpflow_audit::report::{csv, json, table, timeline};
 
 fn main() -> ExitCode {

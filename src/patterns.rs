@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::connection::Connection;
-use crate::state::State;
+use crate::conn::Connection;
+use crate::conn::fsm::State;
 
 /// Half-open connections on one server endpoint before we call it a flood.
 pub const FLOOD_MIN_HALF_OPEN: usize = 20;

@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::analysis::DirStats;
 use crate::audit::Audit;
-use crate::connection::Connection;
+use crate::conn::Connection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::connection::Connection;
+use crate::conn::Connection;
 
 #[derive(Clone, Debug, Default)]
 pub struct Selection {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
-use crate::connection::{Connection, Side, other};
-use crate::state::State;
+use crate::conn::fsm::State;
+use crate::conn::{Connection, Side, other};
 use crate::time::Timestamp;
 
 /// Number of points in the held-over-time series.

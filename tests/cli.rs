@@ -545,7 +545,7 @@ fn usage_errors_are_coloured_only_on_a_terminal() {
 fn the_connections_table_in_chunks_is_the_table_in_one_piece() {
     use tcpflow_audit::audit::{Config, audit};
     use tcpflow_audit::capture::Input;
-    use tcpflow_audit::connection::Connection;
+    use tcpflow_audit::conn::Connection;
     use tcpflow_audit::report::table::write_connections_table_in_chunks;
     let a = audit(
         &Input::Path(fixture("http10_server_close_client.pcap")),

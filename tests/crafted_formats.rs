@@ -13,11 +13,11 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 use tcpflow_audit::audit::{Audit, Config, audit};
 use tcpflow_audit::capture::{CaptureError, Input};
-use tcpflow_audit::connection::Connection;
+use tcpflow_audit::conn::Connection;
 use tcpflow_audit::report::json as report_json;
 use tcpflow_audit::seq::SeqNumber;
 use tcpflow_audit::time::Timestamp;
-use tcpflow_audit::tracker::TimelineSelect;
+use tcpflow_audit::track::TimelineSelect;
 
 use common::{
     ACK, Endian, FIN, Link, PSH, Pcap, PcapNg, SYN, Tcp, TempPath, TsResol, arp_frame, ethernet,

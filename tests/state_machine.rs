@@ -10,13 +10,13 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use tcpflow_audit::analysis::{RetransKind, SegClass};
-use tcpflow_audit::connection::{Connection, EventKind, RoleRule, Side};
-use tcpflow_audit::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
+use tcpflow_audit::conn::fsm::Endpoint;
+use tcpflow_audit::conn::fsm::State::{self, *};
+use tcpflow_audit::conn::{Connection, EventKind, RoleRule, Side};
+use tcpflow_audit::decode::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
 use tcpflow_audit::seq::SeqNumber;
-use tcpflow_audit::state::Endpoint;
-use tcpflow_audit::state::State::{self, *};
 use tcpflow_audit::time::Timestamp;
-use tcpflow_audit::tracker::{TimelineSelect, Tracker};
+use tcpflow_audit::track::{TimelineSelect, Tracker};
 
 // ---------------------------------------------------------------------------------------------
 // Constants and segment templates
@@ -1598,7 +1598,7 @@ fn time_wait_syn_reuse_tsval_not_greater_is_not_acceptable() {
 /// segment resent 400 times, each resend a retransmission event.
 #[test]
 fn events_beyond_the_cap_are_counted_not_kept() {
-    use tcpflow_audit::connection::MAX_EVENTS;
+    use tcpflow_audit::conn::MAX_EVENTS;
     let data = Segment {
         flags: PSH_ACK,
         payload_len: 100,

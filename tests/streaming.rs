@@ -16,9 +16,9 @@ use common::{ACK, Endian, FIN, Link, Pcap, PcapNg, RST, SYN, Tcp, TempPath, TsRe
 use serde_json::Value;
 use tcpflow_audit::audit::{Audit, Config, Hooks, audit, audit_with};
 use tcpflow_audit::capture::Input;
-use tcpflow_audit::connection::Connection;
+use tcpflow_audit::conn::Connection;
+use tcpflow_audit::conn::fsm::State;
 use tcpflow_audit::report::json;
-use tcpflow_audit::state::State;
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000 * MS;

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use tcpflow_audit::analysis::SegClass;
 use tcpflow_audit::audit::{Audit, Config, audit};
 use tcpflow_audit::capture::Input;
-use tcpflow_audit::connection::{CapturePoint, Connection, TimelineEntry};
+use tcpflow_audit::conn::{CapturePoint, Connection, TimelineEntry};
 use tcpflow_audit::seq::SeqNumber;
-use tcpflow_audit::tracker::TimelineSelect;
+use tcpflow_audit::track::TimelineSelect;
 
 /// The flag families compared, as (name, tshark flags that count for it).
 const FAMILIES: &[(&str, &[&str])] = &[

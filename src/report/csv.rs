@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::connection::Connection;
+use crate::conn::Connection;
 use crate::report::endpoint;
 
 pub const HEADER: &str = "id,client,server,start_ts,end_ts,outcome,history,handshake_valid,handshake_rtt_ms,close_initiator,time_wait,reset_by,client_packets,server_packets,client_bytes,server_bytes,client_retransmissions,server_retransmissions,client_dup_acks,server_dup_acks,anomalies";

@@ -8,11 +8,11 @@ use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value, json};
 
+use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator};
 use crate::audit::Audit;
-use crate::connection::{Connection, Side};
+use crate::conn::{Connection, Side};
+use crate::decode::segment::TcpOptions;
 use crate::report::endpoint;
-use crate::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator};
-use crate::segment::TcpOptions;
 use crate::time::Timestamp;
 use crate::time_wait::EndpointTimeWait;
 

@@ -7,7 +7,7 @@ use std::io;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 use crate::audit::Audit;
-use crate::connection::Connection;
+use crate::conn::Connection;
 use crate::report::endpoint;
 use crate::time::Timestamp;
 use crate::time_wait::EndpointTimeWait;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::connection::{Connection, EventKind, TimelineEntry};
+use crate::conn::{Connection, EventKind, TimelineEntry};
 use crate::report::endpoint;
 use crate::seq::SeqNumber;
 

@@ -4,13 +4,15 @@
 //! Sides are indexed 0 and 1 by the order the capture first saw the addresses; which one is the
 //! client is decided by SPEC.md §1's rules and kept in `client`.
 
+pub mod fsm;
+
 use std::net::SocketAddr;
 
+use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RttEstimator};
 use crate::analysis::{Direction, Recovery, RecoveryKind, RetransKind, SegClass, SegFlags};
-use crate::rtt::{LINUX_RTO_FLOOR_MS, RttEstimator};
-use crate::segment::{Segment, TcpFlags};
+use crate::conn::fsm::{Endpoint, State, Transition};
+use crate::decode::segment::{Segment, TcpFlags};
 use crate::seq::SeqNumber;
-use crate::state::{Endpoint, State, Transition};
 use crate::time::Timestamp;
 
 pub type Side = usize;
@@ -168,7 +170,7 @@ pub struct TimelineEntry {
     pub window: u64,
     pub class: SegClass,
     pub seg_flags: SegFlags,
-    pub options: crate::segment::TcpOptions,
+    pub options: crate::decode::segment::TcpOptions,
 }
 
 /// What the capture shows of a 4-tuple reused while its previous incarnation was in TIME_WAIT.

@@ -4,6 +4,8 @@
 //! TCP payload length always comes from the IP length fields (SPEC.md §1), with the frame's
 //! original length as the fallback where the IP header leaves it out (BIG TCP, TSO captures).
 
+pub mod segment;
+
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -11,7 +13,7 @@ use etherparse::{IpNumber, LaxIpSlice, LenSource};
 use pcap_parser::Linktype;
 
 use crate::capture::Frame;
-use crate::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
+use crate::decode::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
 use crate::seq::SeqNumber;
 
 /// Why a frame is not a TCP segment. Each frame gets exactly one.

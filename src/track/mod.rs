@@ -13,9 +13,9 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 
-use crate::connection::{Connection, EventKind, Reuse, RoleRule, other};
-use crate::segment::Segment;
-use crate::state::State;
+use crate::conn::fsm::State;
+use crate::conn::{Connection, EventKind, Reuse, RoleRule, other};
+use crate::decode::segment::Segment;
 use crate::time::Timestamp;
 
 /// The shortest quiet time after which a closed connection is retired: Linux's TIME_WAIT

@@ -1,9 +1,11 @@
 //! Per-direction segment analysis state and the classes a segment can get (SPEC.md §4).
 
+pub mod rtt;
+
 use serde::Serialize;
 
-use crate::rtt::RttSampler;
-use crate::segment::TcpOptions;
+use crate::analysis::rtt::RttSampler;
+use crate::decode::segment::TcpOptions;
 use crate::seq::SeqNumber;
 use crate::time::Timestamp;
 
