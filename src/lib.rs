@@ -11,6 +11,7 @@ pub mod audit;
 pub mod capture;
 pub mod conn;
 pub mod decode;
+pub mod events;
 pub mod patterns;
 pub mod report;
 pub mod rules;

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::analysis::DirStats;
+use crate::analysis::count::DirStats;
 use crate::audit::Audit;
 use crate::conn::Connection;
 

@@ -39,8 +39,9 @@ impl TopKey {
     }
 
     fn value(self, c: &Connection) -> u64 {
-        let sum =
-            |f: fn(&crate::analysis::DirStats) -> u64| f(&c.dirs[0].stats) + f(&c.dirs[1].stats);
+        let sum = |f: fn(&crate::analysis::count::DirStats) -> u64| {
+            f(&c.dirs[0].stats) + f(&c.dirs[1].stats)
+        };
         match self {
             TopKey::Retransmissions => sum(|s| s.retransmissions.into()),
             TopKey::DupAcks => sum(|s| s.dup_acks.into()),

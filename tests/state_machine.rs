@@ -347,7 +347,7 @@ fn listen_syn_ack_goes_to_syn_received() {
     // SPEC.md §2: SYN_SENT → ESTABLISHED is proved by the client's ACK, not by the SYN-ACK.
     assert_eq!(steps(&conn.ends[C]), [(SynSent, Some(1))]);
     assert_eq!(conn.history(), "Sh");
-    assert!(conn.handshake_ack.is_none());
+    assert!(conn.handshake.ack.is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,7 +373,7 @@ fn syn_sent_syn_ack_then_ack_goes_to_established() {
     assert_eq!(conn.dirs[C].isn, Some(c(0)));
     assert_eq!(conn.dirs[S].isn, Some(s(0)));
     assert!(conn.handshake_valid());
-    assert_eq!(conn.synack_ack_ok, Some(true));
+    assert_eq!(conn.handshake.synack_ack_ok, Some(true));
     assert_eq!(conn.conn_state(), "S1");
     assert_eq!(conn.history(), "ShA");
     assert_eq!(conn.close_initiator(), None);
@@ -495,7 +495,7 @@ fn syn_sent_syn_ack_with_wrong_ack() {
         },
     );
     let conn = cap.finish_one(100);
-    assert_eq!(conn.synack_ack_ok, Some(false));
+    assert_eq!(conn.handshake.synack_ack_ok, Some(false));
     assert!(!conn.handshake_valid());
     assert_eq!(
         events(&conn, EventKind::BadHandshakeAck),
@@ -1618,7 +1618,7 @@ fn events_beyond_the_cap_are_counted_not_kept() {
     assert_eq!(conn.dirs[C].stats.retransmissions, 400);
     assert_eq!(conn.events.len(), MAX_EVENTS);
     assert_eq!(
-        conn.events.len() + conn.events_dropped as usize,
+        conn.events.len() + conn.events.dropped() as usize,
         uncapped + 400
     );
     assert!(conn.anomaly_count() >= 400);

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use tcpflow_audit::analysis::SegClass;
 use tcpflow_audit::audit::{Audit, Config, audit};
 use tcpflow_audit::capture::Input;
-use tcpflow_audit::conn::{CapturePoint, Connection, TimelineEntry};
+use tcpflow_audit::conn::handshake::CapturePoint;
+use tcpflow_audit::conn::{Connection, TimelineEntry};
 use tcpflow_audit::seq::SeqNumber;
 use tcpflow_audit::track::TimelineSelect;
 
@@ -76,7 +77,7 @@ impl Disagreement<'_> {
 
     /// Segments leave a sender in order, so a capture beside it sees them in sending order.
     fn near_sender(&self) -> bool {
-        match self.conn.capture_point {
+        match self.conn.handshake.capture_point {
             CapturePoint::NearClient => self.e().from == self.conn.client,
             CapturePoint::NearServer => self.e().from != self.conn.client,
             CapturePoint::Unknown => true,
@@ -383,7 +384,7 @@ fn every_disagreement_with_tshark_is_explained() {
                         Some(reason) => *explained.entry((family, reason)).or_default() += 1,
                         None => unexplained.push(format!(
                             "{name} frame {} conn {} {family}: ours={ours} ({:?}) tshark={t:?} capture_point={:?}",
-                            e.frame, conn.id, e.class, conn.capture_point
+                            e.frame, conn.id, e.class, conn.handshake.capture_point
                         )),
                     }
                 }

@@ -1,8 +1,10 @@
-//! Endpoint states (RFC 9293 §3.3.2) and the record of each endpoint's transitions.
+//! The endpoint state machine (RFC 9293 §3.3.2, SPEC.md §2) as one table, [`step`], and the
+//! record of each endpoint's transitions.
 //!
 //! A capture sees segments, not sockets: every transition is stamped with the frame that proves
 //! it. Transitions that no frame proves (TIME_WAIT expiring, an endpoint first seen mid-stream)
-//! carry no frame and are marked inferred.
+//! carry no frame and are marked inferred. Which segment proves which [`Event`] is decided in
+//! [`crate::conn::transitions`]; what an event does to a state is decided here alone.
 
 use std::fmt;
 
@@ -45,6 +47,100 @@ impl State {
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// What an endpoint does, or is shown to have received, as far as the capture proves it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// It sends a bare SYN (an active open).
+    SendSyn,
+    /// A bare SYN reaches it (it had sent one itself: a simultaneous open).
+    RecvSyn,
+    /// It sends a SYN-ACK.
+    SendSynAck,
+    /// It acknowledges the peer's SYN-ACK: proof that the SYN-ACK acking its ISN+1 arrived.
+    AckSynAck,
+    /// An ACK of its SYN reaches it.
+    RecvAckOfSyn,
+    /// It sends its FIN.
+    SendFin,
+    /// An ACK of its FIN reaches it.
+    RecvAckOfFin,
+    /// The peer's FIN reaches it (proved by its ACK, or by a later segment); `acks_own_fin`:
+    /// the same segment acknowledges the FIN it sent.
+    RecvFin { acks_own_fin: bool },
+    /// It sends an acceptable RST.
+    SendRst,
+    /// An acceptable RST reaches it.
+    RecvRst,
+    /// The TIME_WAIT duration passed, or a new SYN reused the 4-tuple.
+    TimeWaitEnds,
+}
+
+/// What [`step`] decides.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Step {
+    /// The event changes nothing (as expected in this state).
+    Stay,
+    /// The endpoint enters this state.
+    Go(State),
+    /// No row of the table fits: an anomaly to record (SPEC.md §2: "an anomaly, not a crash"),
+    /// after which the endpoint goes to `then`, if anywhere.
+    Unexpected { then: Option<State> },
+}
+
+/// The state machine: what `event` does to an endpoint in `state`.
+pub fn step(state: State, event: Event) -> Step {
+    use Event::*;
+    use State::*;
+    match (state, event) {
+        // RFC 9293 §3.10.1 (OPEN): CLOSED sends SYN, enters SYN-SENT. A SYN from the side taken
+        // for the listener is a simultaneous open (§3.5).
+        (Closed | Listen, SendSyn) => Step::Go(SynSent),
+        // §3.10.7.3, SYN-SENT: "if the SYN bit is on ... and no ACK": enter SYN-RECEIVED.
+        (SynSent, RecvSyn) => Step::Go(SynReceived),
+        // §3.10.7.2, LISTEN: a SYN arrives, the SYN-ACK is sent, enter SYN-RECEIVED (also after
+        // a bare SYN of our own: the simultaneous open's SYN-ACK).
+        (Listen | Closed | SynSent, SendSynAck) => Step::Go(SynReceived),
+        // §3.10.7.3, SYN-SENT: our SYN acknowledged, enter ESTABLISHED; the capture sees the
+        // proof in the ACK this endpoint sends back.
+        (SynSent, AckSynAck) => Step::Go(Established),
+        // §3.10.7.4, SYN-RECEIVED: an acceptable ACK enters ESTABLISHED.
+        (SynReceived, RecvAckOfSyn) => Step::Go(Established),
+        // §3.10.4 (CLOSE): ESTABLISHED (and SYN-RECEIVED) send FIN and enter FIN-WAIT-1;
+        // CLOSE-WAIT sends FIN and enters LAST-ACK.
+        (Established | SynReceived, SendFin) => Step::Go(FinWait1),
+        (CloseWait, SendFin) => Step::Go(LastAck),
+        // A FIN before any SYN-ACK: Linux can only do this for a TCP Fast Open or crafted peer.
+        (SynSent, SendFin) => Step::Unexpected {
+            then: Some(FinWait1),
+        },
+        (_, SendFin) => Step::Unexpected { then: None },
+        // §3.10.7.4, the ACK processing of FIN-WAIT-1, CLOSING and LAST-ACK.
+        (FinWait1, RecvAckOfFin) => Step::Go(FinWait2),
+        (Closing, RecvAckOfFin) => Step::Go(TimeWait),
+        (LastAck, RecvAckOfFin) => Step::Go(Closed),
+        // §3.10.7.4, eighth step (the FIN bit): ESTABLISHED enters CLOSE-WAIT; FIN-WAIT-1 enters
+        // TIME-WAIT if our FIN was acknowledged, else CLOSING; FIN-WAIT-2 enters TIME-WAIT.
+        (Established | SynReceived | SynSent, RecvFin { .. }) => Step::Go(CloseWait),
+        (FinWait1, RecvFin { acks_own_fin: true }) => Step::Go(TimeWait),
+        (
+            FinWait1,
+            RecvFin {
+                acks_own_fin: false,
+            },
+        ) => Step::Go(Closing),
+        (FinWait2, RecvFin { .. }) => Step::Go(TimeWait),
+        // §3.10.7 (RST in any synchronized state): the connection is aborted.
+        (Closed, SendRst | RecvRst) => Step::Stay,
+        (_, SendRst) => Step::Go(Closed),
+        // Linux keeps a TIME_WAIT socket when a RST arrives (the RFC 1337 reading).
+        (TimeWait, RecvRst) => Step::Stay,
+        (_, RecvRst) => Step::Go(Closed),
+        // §3.10.7.4, TIME-WAIT: the 2·MSL timer expires, or a new SYN is accepted (RFC 6191).
+        (TimeWait, TimeWaitEnds) => Step::Go(Closed),
+        _ => Step::Stay,
     }
 }
 

@@ -207,7 +207,7 @@ struct EndpointJson<'a> {
     final_state: &'static str,
     states: Vec<StateJson>,
     #[serde(flatten)]
-    stats: &'a crate::analysis::DirStats,
+    stats: &'a crate::analysis::count::DirStats,
 }
 
 /// An RTT estimator's summary. Without samples it has no `rto_floor_ms`/`linux_rto_ms` keys;
@@ -326,7 +326,7 @@ impl<'a> ConnectionJson<'a> {
             last_frame: c.last_frame,
             outcome: c.conn_state(),
             history: c.history(),
-            capture_point: c.capture_point.name(),
+            capture_point: c.handshake.capture_point.name(),
             handshake: Handshake {
                 client_isn: c.dirs[cl].isn.map(|s| s.0),
                 server_isn: c.dirs[sv].isn.map(|s| s.0),
@@ -334,8 +334,8 @@ impl<'a> ConnectionJson<'a> {
                 synack_to_ack_ms: synack_ack.map(N3),
                 rtt_ms: syn_synack.zip(synack_ack).map(|(a, b)| N3(a + b)),
                 valid: c.handshake_valid(),
-                synack_acks_isn_plus_1: c.synack_ack_ok,
-                ack_acks_server_isn_plus_1: c.handshake_ack.map(|(_, _, ok)| ok),
+                synack_acks_isn_plus_1: c.handshake.synack_ack_ok,
+                ack_acks_server_isn_plus_1: c.handshake.ack.map(|a| a.acks_isn_plus_1),
                 syn_count: c.dirs[cl].syn_count,
                 client_options: options(copt),
                 server_options: options(sopt),
@@ -372,7 +372,7 @@ impl<'a> ConnectionJson<'a> {
                     detail: &e.detail,
                 })
                 .collect(),
-            events_dropped: c.events_dropped,
+            events_dropped: c.events.dropped(),
         }
     }
 }

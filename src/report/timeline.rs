@@ -96,15 +96,15 @@ fn handshake_lines(s: &mut String, c: &Connection) {
         "  handshake: client ISN {} ; server ISN {} ; SYN-ACK acks client ISN+1: {} ; ACK acks server ISN+1: {}",
         cisn,
         sisn,
-        check(c.synack_ack_ok),
-        check(c.handshake_ack.map(|(_, _, ok)| ok))
+        check(c.handshake.synack_ack_ok),
+        check(c.handshake.ack.map(|a| a.acks_isn_plus_1))
     );
     if let (Some(a), Some(b)) = (c.syn_to_synack_ms(), c.synack_to_ack_ms()) {
         let _ = writeln!(
             s,
             "  SYN->SYN-ACK {a:.3} ms + SYN-ACK->ACK {b:.3} ms = RTT {:.3} ms; capture point: near {}",
             a + b,
-            c.capture_point.name()
+            c.handshake.capture_point.name()
         );
     }
 }

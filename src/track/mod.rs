@@ -216,9 +216,10 @@ impl Tracker {
         });
         if reuse.is_some() {
             old.reused_by = Some((new_id, ts, frame));
-            old.event(Some(frame), ts, None, EventKind::Reuse, || {
-                format!("4-tuple reused by connection {new_id} during TIME_WAIT")
-            });
+            old.events
+                .push(Some(frame), ts, None, EventKind::Reuse, || {
+                    format!("4-tuple reused by connection {new_id} during TIME_WAIT")
+                });
         }
         self.retire(old, ts);
         self.open(key, seg, ts, frame);
@@ -235,7 +236,7 @@ impl Tracker {
                 reason,
                 outcome: "",
             });
-            conn.event(
+            conn.events.push(
                 Some(frame),
                 ts,
                 Some(other(holder)),

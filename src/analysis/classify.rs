@@ -1,0 +1,262 @@
+//! SPEC.md §4: one primary class per segment, decided in order: zero-window probe, keep-alive,
+//! retransmission (or out-of-order), duplicate ACK, window update; plus the flags a segment can
+//! carry besides its class (zero window, gap before it, ACK of unseen data, D-SACK, window full).
+//!
+//! [`classify`] only looks: it reads the sender's and the peer's [`Direction`] and returns a
+//! [`Verdict`]. [`crate::analysis::count::apply`] is what changes counters and state.
+
+use crate::analysis::direction::{Direction, RecoveryKind};
+use crate::analysis::rtt::LINUX_RTO_FLOOR_MS;
+use crate::analysis::{RetransKind, SegClass, SegFlags};
+use crate::decode::segment::Segment;
+use crate::seq::SeqNumber;
+use crate::time::Timestamp;
+
+/// What the connection knows that a direction does not.
+#[derive(Clone, Copy, Debug)]
+pub struct Context {
+    /// The capture point is close to the sender, so its segments are seen in sending order.
+    pub near_sender: bool,
+    /// A gap filled sooner than this after it opened was reordered, not resent: a resent
+    /// segment can only reach the capture a round trip after the loss was signalled back.
+    pub reorder_window_ms: f64,
+}
+
+/// What a segment that carries sequence space already sent is.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Resent {
+    /// A retransmission, with why it was sent again.
+    Retransmission(Retransmission),
+    /// Away from the sender: it fills a gap that opened this long ago, too soon for a resend.
+    OutOfOrder { gap_age_ms: f64 },
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Retransmission {
+    pub kind: RetransKind,
+    /// How long the peer had been silent, and the sender, when it was sent.
+    pub peer_quiet_ms: Option<f64>,
+    pub since_sent_ms: Option<f64>,
+}
+
+/// Everything [`classify`] found out about one segment.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub struct Verdict {
+    pub class: SegClass,
+    pub flags: SegFlags,
+    /// The zero window starts an episode (the previous window was not zero).
+    pub zero_window_opens: bool,
+    /// Sequence space already sent (the segment consumed a remembered gap if it lay in one).
+    pub resent: Option<Resent>,
+    /// A BSD-style zero-window probe pushed the byte at SND.NXT: remember it.
+    pub probe_byte_sent: bool,
+    /// That probe byte is sent again at the head of the next segment: not a retransmission.
+    pub probe_byte_resent: bool,
+    /// Sequence space `[start, end)` before this segment that the capture did not see.
+    pub gap_before: Option<(SeqNumber, SeqNumber)>,
+    /// Its first SACK block reports this many bytes received twice (RFC 2883).
+    pub dsack_bytes: Option<i64>,
+    /// Its ACK covers this many bytes beyond anything the capture saw the peer send.
+    pub acked_unseen_bytes: Option<i64>,
+    /// The peer's window (bytes) that this segment's data fills exactly.
+    pub window_full_of: Option<u64>,
+}
+
+/// Classify `seg`, sent by the endpoint whose direction is `d`, with `p` the peer's direction.
+pub fn classify(
+    d: &Direction,
+    p: &Direction,
+    seg: &Segment,
+    ts: Timestamp,
+    ctx: Context,
+) -> Verdict {
+    let f = seg.flags;
+    let mut v = Verdict::default();
+    let end = seg.end();
+
+    if seg.window == 0 && !f.syn() && !f.rst() {
+        v.flags.zero_window = true;
+        v.zero_window_opens = d.window != Some(0);
+    }
+
+    let peer_zero = p.window == Some(0);
+    if let Some(nxt) = d.next_seq {
+        let probe_shaped = !f.syn() && !f.fin() && !f.rst() && seg.payload_len <= 1;
+        if probe_shaped
+            && peer_zero
+            && ((seg.payload_len == 1 && seg.seq == nxt) || seg.seq == nxt - 1)
+        {
+            v.class = SegClass::ZeroWindowProbe;
+            v.probe_byte_sent = seg.payload_len == 1 && seg.seq == nxt;
+        } else if probe_shaped && seg.seq == nxt - 1 && d.fin_seq.is_none_or(|fs| fs + 1 != nxt) {
+            v.class = SegClass::KeepAlive;
+        } else if f.syn()
+            && f.ack()
+            && !d.syn_was_synack
+            && !d.synack_sent
+            && Some(seg.seq) == d.isn
+        {
+            // Simultaneous open (RFC 9293 §3.5): the SYN-ACK after our own bare SYN is the
+            // handshake, not a retransmission.
+        } else if d.probe_byte == Some(seg.seq)
+            && seg.payload_len > 1
+            && p.highest_ack.is_none_or(|a| a <= seg.seq)
+        {
+            // The window opened: the byte a BSD-style probe pushed at SND.NXT is sent again at
+            // the head of the next segment. The stack counts a probe, not a retransmission
+            // (Wireshark agrees).
+            v.probe_byte_resent = true;
+        } else if seg.seg_len() > 0 && seg.seq < nxt {
+            let resent = resent(d, p, seg, ts, ctx);
+            if let Resent::Retransmission(r) = resent {
+                v.class = SegClass::Retransmission(r.kind);
+            } else {
+                v.class = SegClass::OutOfOrder;
+            }
+            v.resent = Some(resent);
+        } else if seg.seq > nxt && !f.syn() && !f.rst() {
+            v.flags.prev_not_captured = true;
+            v.gap_before = Some((nxt, seg.seq));
+        }
+    }
+
+    // ACK-side classes: the ACK in this segment is about the peer's data.
+    if f.ack() && !f.syn() {
+        // RFC 2883: a first SACK block below the cumulative ACK, or inside the second block,
+        // reports data received twice — the peer's retransmission of it was spurious.
+        let blocks = seg.options.sack_blocks();
+        if let Some(b0) = blocks.first() {
+            let inside_next = blocks
+                .get(1)
+                .is_some_and(|b1| b0.left >= b1.left && b0.right <= b1.right);
+            if b0.right <= seg.ack || inside_next {
+                v.flags.dsack = true;
+                v.dsack_bytes = Some(b0.right.diff(b0.left));
+            }
+        }
+        if let Some(peer_next) = p.next_seq
+            && seg.ack > peer_next
+            && d.unseen_ack_high.is_none_or(|h| seg.ack > h)
+        {
+            v.flags.acked_unseen = true;
+            v.acked_unseen_bytes = Some(seg.ack.diff(peer_next));
+        }
+        let pure = seg.payload_len == 0 && !f.fin() && !f.rst();
+        if v.class == SegClass::Normal && pure {
+            v.class = ack_class(d, p, seg);
+        }
+    }
+
+    // Window full: the data reaches exactly the right edge of the peer's window.
+    if seg.payload_len > 0
+        && let (Some(w), Some(pa)) = (p.window, p.highest_ack)
+        && w > 0
+        && end == pa + (w.min(u64::from(u32::MAX)) as u32)
+        && !matches!(v.class, SegClass::Retransmission(_))
+    {
+        v.flags.window_full = true;
+        v.window_full_of = Some(w);
+    }
+    v
+}
+
+/// A pure ACK: the answer to a probe, a duplicate ACK, a window update, or nothing special.
+fn ack_class(d: &Direction, p: &Direction, seg: &Segment) -> SegClass {
+    let replying_to_probe = matches!(
+        p.last_class,
+        Some(SegClass::KeepAlive) | Some(SegClass::ZeroWindowProbe)
+    );
+    if replying_to_probe && p.next_seq.is_some_and(|n| seg.ack >= n - 1) {
+        return if p.last_class == Some(SegClass::KeepAlive) {
+            SegClass::KeepAliveAck
+        } else {
+            SegClass::ZeroWindowProbeAck
+        };
+    }
+    // RFC 5681 §2 (c): the ACK equals the greatest one sent (an old ACK is not a duplicate).
+    if d.last_ack == Some(seg.ack) && d.highest_ack == Some(seg.ack) {
+        let outstanding = p.next_seq.is_some_and(|n| n > seg.ack);
+        if seg.window == d.last_win_raw && outstanding {
+            // RFC 5681 §2: same ACK, same window, no data, data outstanding.
+            return SegClass::DupAck(d.dup_ack_run + 1);
+        } else if seg.window != d.last_win_raw {
+            return SegClass::WindowUpdate;
+        }
+    }
+    SegClass::Normal
+}
+
+/// Sequence space already seen: a retransmission, unless (away from the sender) it fills a
+/// gap that opened moments ago.
+fn resent(d: &Direction, p: &Direction, seg: &Segment, ts: Timestamp, ctx: Context) -> Resent {
+    let gap_opened = d.gap_opened(seg.seq);
+    if !ctx.near_sender
+        && let Some(opened) = gap_opened
+        && ts.millis_since(opened) <= ctx.reorder_window_ms
+    {
+        return Resent::OutOfOrder {
+            gap_age_ms: ts.millis_since(opened),
+        };
+    }
+    let peer_quiet_ms = p.last_ts.map(|t| ts.millis_since(t));
+    let since_sent_ms = d.last_ts.map(|t| ts.millis_since(t));
+    Resent::Retransmission(Retransmission {
+        kind: retrans_kind(d, p, seg, ts, peer_quiet_ms, since_sent_ms),
+        peer_quiet_ms,
+        since_sent_ms,
+    })
+}
+
+/// Decide why a segment was sent again. `d` is the sender's direction, `p` the peer's.
+fn retrans_kind(
+    d: &Direction,
+    p: &Direction,
+    seg: &Segment,
+    ts: Timestamp,
+    peer_quiet_ms: Option<f64>,
+    since_sent_ms: Option<f64>,
+) -> RetransKind {
+    let end = seg.end();
+    if p.highest_ack.is_some_and(|a| end <= a) {
+        return RetransKind::Spurious;
+    }
+    if seg.flags.syn() {
+        // SYN and SYN-ACK retransmissions are always timer driven.
+        return RetransKind::Rto;
+    }
+    let rto = d.rtt.estimator.rto_ms(LINUX_RTO_FLOOR_MS).unwrap_or(1000.0);
+    let quiet = peer_quiet_ms
+        .unwrap_or(f64::INFINITY)
+        .min(since_sent_ms.unwrap_or(f64::INFINITY));
+    let quiet_from_peer = peer_quiet_ms.unwrap_or(f64::INFINITY);
+    let at_head = d.una(p).is_none_or(|u| seg.seq <= u);
+    // A timeout: the oldest data resent about an RTO after the last progress. Linux re-arms the
+    // retransmission timer when SND.UNA advances and when it retransmits, not on dup ACKs, so a
+    // lost fast retransmission is resent by RTO while dup ACKs keep arriving.
+    let progress = [p.highest_ack_ts, d.last_retransmit_ts, d.first_ts]
+        .into_iter()
+        .flatten()
+        .max();
+    let since_progress = progress.map_or(f64::INFINITY, |t| ts.millis_since(t));
+    if at_head && (quiet_from_peer >= 0.8 * rto || since_progress >= 0.8 * rto) {
+        return RetransKind::Rto;
+    }
+    if let Some(rec) = d.recovery
+        && rec.kind == RecoveryKind::Loss
+    {
+        return RetransKind::AfterRto;
+    }
+    let loss_shown = (p.dup_ack_run >= 1 && p.last_ack.is_some_and(|a| a <= seg.seq + 1))
+        || p.sack_high.is_some_and(|h| h > seg.seq);
+    if loss_shown || d.recovery.is_some() {
+        return RetransKind::Fast;
+    }
+    let srtt = d.rtt.estimator.srtt_ms;
+    if Some(end) == d.next_seq && quiet >= (1.5 * srtt).max(2.0) {
+        return RetransKind::TailLossProbe;
+    }
+    if quiet_from_peer >= 0.8 * rto {
+        return RetransKind::Rto;
+    }
+    RetransKind::Fast
+}

@@ -1,0 +1,225 @@
+//! What the capture knows of one direction of a connection: what its sender sent and
+//! acknowledged, the gaps it has not seen, loss recovery, RTT samples and counters.
+
+use crate::analysis::SegClass;
+use crate::analysis::count::DirStats;
+use crate::analysis::rtt::RttSampler;
+use crate::decode::segment::{Segment, TcpOptions};
+use crate::seq::SeqNumber;
+use crate::time::Timestamp;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RecoveryKind {
+    Fast,
+    Loss,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Recovery {
+    pub kind: RecoveryKind,
+    /// Recovery ends when the peer acknowledges this (RFC 6582's "recover").
+    pub high: SeqNumber,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hole {
+    pub start: SeqNumber,
+    pub end: SeqNumber,
+    pub opened: Timestamp,
+}
+
+const HOLES: usize = 8;
+
+/// Everything known about one direction of a connection: what its sender sent and acknowledged.
+#[derive(Clone, Debug, Default)]
+pub struct Direction {
+    pub isn: Option<SeqNumber>,
+    pub syn_options: Option<TcpOptions>,
+    /// Its SYN carried ACK (a SYN-ACK).
+    pub syn_was_synack: bool,
+    /// It has sent a SYN-ACK (after its own bare SYN in a simultaneous open, or as the server).
+    pub synack_sent: bool,
+    pub syn_count: u32,
+    pub first_syn: Option<(Timestamp, u64)>,
+    pub last_syn_ts: Option<Timestamp>,
+    /// Highest sequence number sent plus one (SND.MAX).
+    pub next_seq: Option<SeqNumber>,
+    pub fin_seq: Option<SeqNumber>,
+    pub fin_at: Option<(Timestamp, u64)>,
+    pub rst_at: Option<(Timestamp, u64)>,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// Its last ACK number and raw window, for dup ACK and window update detection.
+    pub last_ack: Option<SeqNumber>,
+    pub last_win_raw: u16,
+    /// The highest ACK it sent: the peer's data it has confirmed.
+    pub highest_ack: Option<SeqNumber>,
+    pub highest_ack_ts: Option<Timestamp>,
+    /// Its advertised window in bytes (scaled when both SYNs agreed on scaling).
+    pub window: Option<u64>,
+    pub window_shift: u8,
+    pub window_scaling_known: bool,
+    pub dup_ack_run: u32,
+    /// Highest right edge of SACK blocks it sent since its ACK last advanced.
+    pub sack_high: Option<SeqNumber>,
+    pub unseen_ack_high: Option<SeqNumber>,
+    pub recovery: Option<Recovery>,
+    pub rto_streak: u32,
+    pub last_retransmit_ts: Option<Timestamp>,
+    /// The byte a BSD-style zero-window probe sent at SND.NXT, not yet acknowledged.
+    pub probe_byte: Option<SeqNumber>,
+    pub last_rto_gap_ms: Option<f64>,
+    pub last_tsval: Option<u32>,
+    pub last_class: Option<SegClass>,
+    pub holes: [Hole; HOLES],
+    pub hole_count: usize,
+    pub rtt: RttSampler,
+    pub stats: DirStats,
+}
+
+impl Direction {
+    /// Remember a gap `[start, end)` the capture did not see.
+    pub fn open_gap(&mut self, start: SeqNumber, end: SeqNumber, ts: Timestamp) {
+        let hole = Hole {
+            start,
+            end,
+            opened: ts,
+        };
+        if self.hole_count < HOLES {
+            self.holes[self.hole_count] = hole;
+            self.hole_count += 1;
+        } else {
+            self.holes.rotate_left(1);
+            self.holes[HOLES - 1] = hole;
+        }
+    }
+
+    /// When the remembered gap that `seq` falls in opened.
+    pub fn gap_opened(&self, seq: SeqNumber) -> Option<Timestamp> {
+        self.gap_index(seq).map(|i| self.holes[i].opened)
+    }
+
+    fn gap_index(&self, seq: SeqNumber) -> Option<usize> {
+        (0..self.hole_count).find(|&i| seq >= self.holes[i].start && seq < self.holes[i].end)
+    }
+
+    /// If `[seq, end)` lies in a remembered gap, consume that part and return when it opened.
+    pub fn fill_gap(&mut self, seq: SeqNumber, end: SeqNumber) -> Option<Timestamp> {
+        let i = self.gap_index(seq)?;
+        let opened = self.holes[i].opened;
+        let h = &mut self.holes[i];
+        if seq == h.start {
+            h.start = end.min(h.end);
+        } else {
+            h.end = seq;
+        }
+        if h.start >= h.end {
+            self.holes.copy_within(i + 1..self.hole_count, i);
+            self.hole_count -= 1;
+        }
+        Some(opened)
+    }
+
+    pub fn forget_holes_below(&mut self, ack: SeqNumber) {
+        let mut kept = 0;
+        for i in 0..self.hole_count {
+            if self.holes[i].end > ack {
+                self.holes[kept] = self.holes[i];
+                kept += 1;
+            }
+        }
+        self.hole_count = kept;
+    }
+
+    /// The window `seg` advertises in bytes: a SYN's is never scaled (RFC 7323 §2.2).
+    pub fn scaled_window(&self, seg: &Segment) -> u64 {
+        if seg.flags.syn() {
+            u64::from(seg.window)
+        } else {
+            u64::from(seg.window) << self.window_shift
+        }
+    }
+
+    /// SND.UNA as far as the capture can tell: what the peer has acknowledged, else the ISN.
+    pub fn una(&self, peer: &Direction) -> Option<SeqNumber> {
+        peer.highest_ack.or(self.isn)
+    }
+}
+
+/// Bookkeeping after classification: highest sequence sent, what the ACK acknowledges, the
+/// advertised window, RTT samples. `ack_acceptable` is false for an ACK that the peer, in
+/// SYN_SENT, finds unacceptable (RFC 9293 §3.10.7.3): it moves nothing.
+pub fn after_segment(
+    d: &mut Direction,
+    p: &mut Direction,
+    seg: &Segment,
+    ts: Timestamp,
+    class: SegClass,
+    ack_acceptable: bool,
+) {
+    let end = seg.end();
+    let f = seg.flags;
+    let is_new_data = d.next_seq.is_none_or(|n| end > n);
+    if seg.seg_len() > 0 && is_new_data && !matches!(class, SegClass::Retransmission(_)) {
+        d.rtt.on_send(end, ts);
+    }
+    // A RST occupies no sequence space, and one answering a bad ACK carries that ACK's number:
+    // it never moves SND.MAX.
+    if !f.rst() && is_new_data {
+        d.next_seq = Some(end);
+    }
+    if !ack_acceptable {
+        // Remembered only so the peer's RST reply can be recognised.
+        d.last_ack = Some(seg.ack);
+    }
+    if f.ack() && ack_acceptable {
+        if d.highest_ack.is_none_or(|h| seg.ack > h) {
+            d.highest_ack = Some(seg.ack);
+            d.highest_ack_ts = Some(ts);
+            d.sack_high = None;
+            p.rtt.on_ack(seg.ack, ts);
+            p.forget_holes_below(seg.ack);
+            if p.recovery.is_some_and(|rec| seg.ack >= rec.high) {
+                p.recovery = None;
+                p.rto_streak = 0;
+            }
+        }
+        if d.last_ack != Some(seg.ack) {
+            d.dup_ack_run = 0;
+        }
+        d.last_ack = Some(seg.ack);
+        d.last_win_raw = seg.window;
+        // A SYN's window is unscaled (RFC 7323 §2.2); scaled_window knows.
+        d.window = Some(d.scaled_window(seg));
+        for b in seg.options.sack_blocks() {
+            if d.sack_high.is_none_or(|h| b.right > h) {
+                d.sack_high = Some(b.right);
+            }
+        }
+    }
+    if let Some((tsval, _)) = seg.options.timestamps {
+        d.last_tsval = Some(tsval);
+    }
+    d.first_ts.get_or_insert(ts);
+    d.last_ts = Some(ts);
+    d.last_class = Some(class);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holes_fill_from_either_end() {
+        let mut d = Direction::default();
+        let t = Timestamp::from_secs_nanos(1, 0);
+        let base = SeqNumber(u32::MAX - 5);
+        d.open_gap(base, base + 3000, t);
+        assert_eq!(d.fill_gap(base, base + 1000), Some(t));
+        assert_eq!(d.hole_count, 1);
+        assert_eq!(d.fill_gap(base + 2000, base + 3000), Some(t));
+        assert_eq!(d.fill_gap(base + 1000, base + 2000), Some(t));
+        assert_eq!(d.hole_count, 0);
+        assert_eq!(d.fill_gap(base, base + 10), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! The story a connection tells: what happened at which frame, in a log whose length is capped
+//! so that memory never grows with segments (the counters stay exact).
+
+use std::fmt;
+
+use crate::time::Timestamp;
+
+/// An endpoint of a connection: 0 or 1, in the order the capture first saw the addresses.
+pub type Side = usize;
+
+pub fn other(side: Side) -> Side {
+    1 - side
+}
+
+/// Events kept per connection; beyond this only [`EventLog::dropped`] grows.
+pub const MAX_EVENTS: usize = 256;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EventKind {
+    State,
+    SynRetransmission,
+    SynAckRetransmission,
+    FinRetransmission,
+    Retransmission,
+    OutOfOrder,
+    TripleDupAck,
+    ZeroWindow,
+    ZeroWindowProbe,
+    KeepAlive,
+    WindowFull,
+    Reset,
+    PrevSegmentNotCaptured,
+    AckedUnseen,
+    BadHandshakeAck,
+    DataAfterFin,
+    SegmentAfterReset,
+    DataOnSyn,
+    DataBeforeHandshake,
+    NewAttempt,
+    TimeWaitSegment,
+    Dsack,
+    Reuse,
+    Unexpected,
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::State => "state",
+            EventKind::SynRetransmission => "syn_retransmission",
+            EventKind::SynAckRetransmission => "synack_retransmission",
+            EventKind::FinRetransmission => "fin_retransmission",
+            EventKind::Retransmission => "retransmission",
+            EventKind::OutOfOrder => "out_of_order",
+            EventKind::TripleDupAck => "triple_dup_ack",
+            EventKind::ZeroWindow => "zero_window",
+            EventKind::ZeroWindowProbe => "zero_window_probe",
+            EventKind::KeepAlive => "keep_alive",
+            EventKind::WindowFull => "window_full",
+            EventKind::Reset => "reset",
+            EventKind::PrevSegmentNotCaptured => "previous_segment_not_captured",
+            EventKind::AckedUnseen => "acked_unseen_segment",
+            EventKind::BadHandshakeAck => "bad_handshake_ack",
+            EventKind::DataAfterFin => "data_after_fin",
+            EventKind::SegmentAfterReset => "segment_after_reset",
+            EventKind::DataOnSyn => "data_on_syn",
+            EventKind::DataBeforeHandshake => "data_before_handshake",
+            EventKind::NewAttempt => "new_attempt",
+            EventKind::TimeWaitSegment => "time_wait_segment",
+            EventKind::Dsack => "dsack",
+            EventKind::Reuse => "port_reuse",
+            EventKind::Unexpected => "unexpected",
+        }
+    }
+
+    /// Anomalies are what `--anomalies-only` and the table's anomaly column count.
+    pub fn is_anomaly(self) -> bool {
+        !matches!(
+            self,
+            EventKind::State | EventKind::KeepAlive | EventKind::Reuse
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub frame: Option<u64>,
+    pub ts: Timestamp,
+    /// The side whose segment or state it is about.
+    pub side: Option<Side>,
+    pub kind: EventKind,
+    pub detail: String,
+}
+
+/// A connection's events in order, at most [`MAX_EVENTS`] of them.
+#[derive(Clone, Default)]
+pub struct EventLog {
+    kept: Vec<Event>,
+    dropped: u32,
+}
+
+impl EventLog {
+    /// Record an event; `detail` is only called while there is room, so a connection whose
+    /// events are full allocates nothing more for them.
+    pub fn push(
+        &mut self,
+        frame: Option<u64>,
+        ts: Timestamp,
+        side: Option<Side>,
+        kind: EventKind,
+        detail: impl FnOnce() -> String,
+    ) {
+        if self.kept.len() < MAX_EVENTS {
+            self.kept.push(Event {
+                frame,
+                ts,
+                side,
+                kind,
+                detail: detail(),
+            });
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Event> {
+        self.kept.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// Events that came after the log was full.
+    pub fn dropped(&self) -> u32 {
+        self.dropped
+    }
+
+    /// Anomalies kept plus every event dropped (only anomalies can fill a log).
+    pub fn anomaly_count(&self) -> usize {
+        self.kept.iter().filter(|e| e.kind.is_anomaly()).count() + self.dropped as usize
+    }
+
+    /// Kept until the report is written: no spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.kept.shrink_to_fit();
+    }
+}
+
+impl fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_list().entries(&self.kept).finish()?;
+        if self.dropped > 0 {
+            write!(f, " (+{} dropped)", self.dropped)?;
+        }
+        Ok(())
+    }
+}
+
+/// The events of one segment: its frame, time and sender are fixed.
+pub struct SegmentLog<'a> {
+    pub log: &'a mut EventLog,
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub side: Side,
+}
+
+impl SegmentLog<'_> {
+    pub fn push(&mut self, kind: EventKind, detail: impl FnOnce() -> String) {
+        self.log
+            .push(Some(self.frame), self.ts, Some(self.side), kind, detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_log_counts_instead_of_keeping() {
+        let mut log = EventLog::default();
+        let t = Timestamp::from_secs_nanos(1, 0);
+        let mut details = 0;
+        for i in 0..MAX_EVENTS + 10 {
+            log.push(
+                Some(i as u64),
+                t,
+                Some(0),
+                EventKind::Retransmission,
+                || {
+                    details += 1;
+                    String::new()
+                },
+            );
+        }
+        assert_eq!(log.len(), MAX_EVENTS);
+        assert_eq!(log.dropped(), 10);
+        assert_eq!(details, MAX_EVENTS, "no detail is written past the cap");
+        assert_eq!(log.anomaly_count(), MAX_EVENTS + 10);
+    }
+}
