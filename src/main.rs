@@ -182,7 +182,7 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
             }
         }
         Format::Csv => {
-            writeln!(out, "{}", csv::HEADER)?;
+            writeln!(out, "{}", csv::header())?;
             for c in selected {
                 writeln!(out, "{}", csv::row(c, digits))?;
             }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::Connection;
 use crate::conn::fsm::State;
+use crate::conn::summary::Outcome;
 
 /// Half-open connections on one server endpoint before we call it a flood.
 pub const FLOOD_MIN_HALF_OPEN: usize = 20;
@@ -52,22 +53,28 @@ impl PatternAccumulator {
         let end = &c.ends[c.server()];
         let stuck =
             end.passed_through(State::SynReceived) && !end.passed_through(State::Established);
-        let state = c.conn_state();
-        if stuck || state == "S0" {
+        let outcome = c.summary().outcome;
+        if stuck || outcome == Outcome::S0 {
             let h = self.half_open.entry(server).or_default();
             h.ids.push(c.id);
             h.clients.insert(client.ip());
         }
         // Scan: one client address, many destination ports, refused or unanswered.
         if matches!(
-            state,
-            "REJ" | "S0" | "RSTOS0" | "RSTR" | "RSTO" | "SF" | "S1"
+            outcome,
+            Outcome::Rej
+                | Outcome::S0
+                | Outcome::Rstos0
+                | Outcome::Rstr
+                | Outcome::Rsto
+                | Outcome::SF
+                | Outcome::S1
         ) {
             let t = self.tries.entry((client.ip(), server.ip())).or_default();
             t.ports.insert(server.port());
-            match state {
-                "REJ" => t.refused += 1,
-                "S0" => t.unanswered += 1,
+            match outcome {
+                Outcome::Rej => t.refused += 1,
+                Outcome::S0 => t.unanswered += 1,
                 _ => {}
             }
             t.ids.push(c.id);

@@ -1,17 +1,15 @@
 //! `--fail-on` rules: `<field><op><value>` over a connection's facts or the capture's, for CI.
 //!
-//! Per-connection fields: `retransmissions`, `fast_retransmissions`, `rto_retransmissions`,
-//! `spurious_retransmissions`, `dup_acks`, `zero_window`, `zero_window_probes`, `keep_alives`,
-//! `resets`, `out_of_order`, `packets`, `bytes`, `anomalies` (summed over both endpoints, or
-//! one endpoint with a `client.`/`server.` prefix), `handshake_ms`, `duration_s`, `outcome`,
-//! `close_initiator`, `time_wait`. Capture fields: `connections`, `skipped`,
-//! `server_time_wait_peak`, `time_wait_peak`, `time_wait_held_at_end`.
+//! Per-connection fields are the registry's ([`crate::report::columns::FIELDS`]): counts such as
+//! `retransmissions` or `dup_acks` are summed over both endpoints, or one endpoint's with a
+//! `client.`/`server.` prefix; text fields such as `outcome` take `=` and `!=`. Capture fields:
+//! `connections`, `skipped`, `server_time_wait_peak`, `time_wait_peak`, `time_wait_held_at_end`.
 
 use std::fmt;
 
-use crate::analysis::count::DirStats;
 use crate::audit::Audit;
 use crate::conn::Connection;
+use crate::report::columns::{self, Row, Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -53,13 +51,6 @@ pub enum Value {
     Text(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scope {
-    Both,
-    Client,
-    Server,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
     pub text: String,
@@ -80,28 +71,6 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
-const COUNT_FIELDS: &[&str] = &[
-    "retransmissions",
-    "fast_retransmissions",
-    "rto_retransmissions",
-    "spurious_retransmissions",
-    "dup_acks",
-    "zero_window",
-    "zero_window_probes",
-    "keep_alives",
-    "resets",
-    "out_of_order",
-    "packets",
-    "bytes",
-    "anomalies",
-];
-const CONN_FIELDS: &[&str] = &[
-    "handshake_ms",
-    "duration_s",
-    "outcome",
-    "close_initiator",
-    "time_wait",
-];
 const CAPTURE_FIELDS: &[&str] = &[
     "connections",
     "skipped",
@@ -109,7 +78,6 @@ const CAPTURE_FIELDS: &[&str] = &[
     "time_wait_peak",
     "time_wait_held_at_end",
 ];
-const TEXT_FIELDS: &[&str] = &["outcome", "close_initiator", "time_wait"];
 
 impl Rule {
     pub fn parse(text: &str) -> Result<Rule, RuleError> {
@@ -142,10 +110,10 @@ impl Rule {
             }
             None => (Scope::Both, lhs),
         };
-        let known = COUNT_FIELDS.contains(&field)
-            || (scope == Scope::Both
-                && (CONN_FIELDS.contains(&field) || CAPTURE_FIELDS.contains(&field)));
-        if !known {
+        let per_connection = columns::field(field)
+            .filter(|f| scope == Scope::Both || f.kind == columns::Kind::PerSide);
+        let capture_wide = scope == Scope::Both && CAPTURE_FIELDS.contains(&field);
+        if per_connection.is_none() && !capture_wide {
             return Err(RuleError(format!("rule '{text}': unknown field '{lhs}'")));
         }
         if rhs.is_empty() {
@@ -153,7 +121,7 @@ impl Rule {
                 "rule '{text}': missing value after '{sym}'"
             )));
         }
-        let value = if TEXT_FIELDS.contains(&field) {
+        let value = if per_connection.is_some_and(|f| f.is_text()) {
             if !matches!(op, Op::Eq | Op::Ne) {
                 return Err(RuleError(format!("rule '{text}': '{field}' takes = or !=")));
             }
@@ -189,52 +157,14 @@ impl Rule {
     }
 
     pub fn matches_connection(&self, c: &Connection) -> bool {
-        let count = |s: &DirStats| -> f64 {
-            match self.field.as_str() {
-                "retransmissions" => s.retransmissions.into(),
-                "fast_retransmissions" => s.fast_retransmissions.into(),
-                "rto_retransmissions" => s.rto_retransmissions.into(),
-                "spurious_retransmissions" => s.spurious_retransmissions.into(),
-                "dup_acks" => s.dup_acks.into(),
-                "zero_window" => s.zero_window.into(),
-                "zero_window_probes" => s.zero_window_probes.into(),
-                "keep_alives" => s.keep_alives.into(),
-                "resets" => s.resets.into(),
-                "out_of_order" => s.out_of_order.into(),
-                "packets" => s.packets as f64,
-                "bytes" => s.payload_bytes as f64,
-                _ => 0.0,
-            }
+        let Some(f) = columns::field(&self.field) else {
+            return false;
         };
-        let (cl, sv) = (&c.dirs[c.client].stats, &c.dirs[c.server()].stats);
-        let actual = match self.field.as_str() {
-            "anomalies" => {
-                let by = |side: usize| {
-                    c.events
-                        .iter()
-                        .filter(|e| e.kind.is_anomaly() && e.side == Some(side))
-                        .count() as f64
-                };
-                Some(Value::Num(match self.scope {
-                    Scope::Both => c.anomaly_count() as f64,
-                    Scope::Client => by(c.client),
-                    Scope::Server => by(c.server()),
-                }))
-            }
-            f if COUNT_FIELDS.contains(&f) => Some(Value::Num(match self.scope {
-                Scope::Both => count(cl) + count(sv),
-                Scope::Client => count(cl),
-                Scope::Server => count(sv),
-            })),
-            "handshake_ms" => c
-                .syn_to_synack_ms()
-                .zip(c.synack_to_ack_ms())
-                .map(|(a, b)| Value::Num(a + b)),
-            "duration_s" => Some(Value::Num(c.last_ts.secs_since(c.first_ts))),
-            "outcome" => Some(Value::Text(c.conn_state().to_string())),
-            "close_initiator" => c.close_initiator().map(|s| Value::Text(s.into())),
-            "time_wait" => c.time_wait_holder().map(|s| Value::Text(s.into())),
-            _ => None,
+        let v = f.value(&Row::new(c), self.scope);
+        let actual = if f.is_text() {
+            v.text().map(Value::Text)
+        } else {
+            v.number().map(Value::Num)
         };
         self.compare(actual)
     }
@@ -261,11 +191,7 @@ impl Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let prefix = match self.scope {
-            Scope::Both => "",
-            Scope::Client => "client.",
-            Scope::Server => "server.",
-        };
+        let prefix = self.scope.prefix();
         let value = match &self.value {
             Value::Num(n) => n.to_string(),
             Value::Text(t) => t.clone(),

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::conn::Connection;
+use crate::report::columns::{self, Field, Row, Scope};
 
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -15,41 +16,26 @@ pub struct Selection {
     pub top: Option<(usize, TopKey)>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TopKey {
-    Retransmissions,
-    DupAcks,
-    Packets,
-    Bytes,
-    Duration,
-    Anomalies,
+/// What `--top` ranks by: a numeric field of the registry (a per-side count summed).
+#[derive(Clone, Copy, Debug)]
+pub struct TopKey(&'static Field);
+
+impl PartialEq for TopKey {
+    fn eq(&self, other: &TopKey) -> bool {
+        self.0.name == other.0.name
+    }
 }
 
 impl TopKey {
     pub fn parse(s: &str) -> Option<TopKey> {
-        Some(match s {
-            "retransmissions" => TopKey::Retransmissions,
-            "dup_acks" => TopKey::DupAcks,
-            "packets" => TopKey::Packets,
-            "bytes" => TopKey::Bytes,
-            "duration" => TopKey::Duration,
-            "anomalies" => TopKey::Anomalies,
-            _ => return None,
-        })
+        columns::field(s).filter(|f| !f.is_text()).map(TopKey)
     }
 
-    fn value(self, c: &Connection) -> u64 {
-        let sum = |f: fn(&crate::analysis::count::DirStats) -> u64| {
-            f(&c.dirs[0].stats) + f(&c.dirs[1].stats)
-        };
-        match self {
-            TopKey::Retransmissions => sum(|s| s.retransmissions.into()),
-            TopKey::DupAcks => sum(|s| s.dup_acks.into()),
-            TopKey::Packets => sum(|s| s.packets),
-            TopKey::Bytes => sum(|s| s.payload_bytes),
-            TopKey::Duration => (c.last_ts.nanos() - c.first_ts.nanos()).max(0) as u64,
-            TopKey::Anomalies => c.anomaly_count() as u64,
-        }
+    fn value(self, c: &Connection) -> f64 {
+        self.0
+            .value(&Row::new(c), Scope::Both)
+            .number()
+            .unwrap_or(0.0)
     }
 }
 
@@ -94,7 +80,7 @@ impl Selection {
                     .iter()
                     .any(|&ip| self.nets.iter().any(|&n| in_net(ip, n))))
             && (self.ids.is_empty() || self.ids.contains(&c.id))
-            && (!self.anomalies_only || c.anomaly_count() > 0)
+            && (!self.anomalies_only || c.events.anomaly_count() > 0)
     }
 
     pub fn apply<'a>(&self, conns: &'a [Box<Connection>]) -> Vec<&'a Connection> {
@@ -105,7 +91,10 @@ impl Selection {
             .collect();
         if let Some((n, key)) = self.top {
             // Stable: ties keep the order of first appearance.
-            out.sort_by_key(|c| std::cmp::Reverse(key.value(c)));
+            let mut keyed: Vec<(f64, &Connection)> =
+                out.iter().map(|&c| (key.value(c), c)).collect();
+            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+            out = keyed.into_iter().map(|(_, c)| c).collect();
             out.truncate(n);
         }
         out

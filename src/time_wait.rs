@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
 use crate::conn::fsm::State;
+use crate::conn::summary::Party;
 use crate::conn::{Connection, Side, other};
 use crate::time::Timestamp;
 
@@ -96,7 +97,7 @@ pub struct TimeWaitAccumulator {
 
 impl TimeWaitAccumulator {
     pub fn add(&mut self, c: &Connection) {
-        let initiator = c.close_initiator();
+        let initiator = c.summary().close_initiator;
         for side in 0..2 {
             let peer = c.addrs[other(side)];
             let a = match self.acc.entry(c.addrs[side]) {
@@ -128,8 +129,8 @@ impl TimeWaitAccumulator {
                 a.server_roles += 1;
             }
             match initiator {
-                Some("both") => a.closed_actively += 1,
-                Some(role) if role == c.role_name(side) => a.closed_actively += 1,
+                Some(Party::Both) => a.closed_actively += 1,
+                Some(who) if who == Party::from(c.role(side)) => a.closed_actively += 1,
                 Some(_) => a.closed_passively += 1,
                 None => {}
             }

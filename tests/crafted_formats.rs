@@ -265,16 +265,16 @@ fn summary(a: &Audit) -> Summary {
                 (
                     c.addrs[cl].to_string(),
                     c.addrs[sv].to_string(),
-                    c.conn_state().to_string(),
+                    c.summary().outcome.name().to_string(),
                     c.history(),
                     c.dirs[cl].isn.map(|s| s.0),
                     c.dirs[sv].isn.map(|s| s.0),
-                    c.handshake_valid(),
+                    c.handshake.valid(),
                     c.dirs[cl].stats.packets,
                     c.dirs[sv].stats.packets,
                     c.dirs[cl].stats.payload_bytes,
                     c.dirs[sv].stats.payload_bytes,
-                    c.close_initiator(),
+                    c.summary().close_initiator.map(|p| p.name()),
                 )
             }
             None => Default::default(),
@@ -640,7 +640,7 @@ fn pcapng_interfaces_keep_their_own_link_type_resolution_and_offset() {
             (
                 c.addrs[c.client].to_string(),
                 c.addrs[c.server()].to_string(),
-                c.conn_state(),
+                c.summary().outcome.name(),
             )
         })
         .collect();
@@ -723,7 +723,7 @@ fn pcapng_second_section_resets_interfaces() {
         .map(|c| {
             (
                 c.addrs[c.client].to_string(),
-                c.conn_state(),
+                c.summary().outcome.name(),
                 c.dirs[c.client].stats.payload_bytes,
                 c.dirs[c.server()].stats.payload_bytes,
             )
@@ -1050,7 +1050,7 @@ fn check_snaplen_96(client: SocketAddr, server: SocketAddr) {
     assert_eq!(a.connections.len(), 1);
     let conn = &a.connections[0];
     let (cl, sv) = (conn.client, conn.server());
-    assert_eq!(conn.conn_state(), "SF");
+    assert_eq!(conn.summary().outcome.name(), "SF");
     assert_eq!(conn.dirs[cl].stats.payload_bytes, 100);
     assert_eq!(conn.dirs[sv].stats.payload_bytes, 3 * u64::from(MSS));
     assert_eq!(conn.dirs[sv].next_seq, Some(SeqNumber(s(2 + 3 * MSS))));
@@ -1245,7 +1245,11 @@ fn pcap_cut_inside_last_record_keeps_earlier_frames_and_warns() {
             a.capture.warnings
         );
         assert_eq!(a.connections.len(), 1);
-        assert_eq!(a.connections[0].conn_state(), "SF", "cut in {what}");
+        assert_eq!(
+            a.connections[0].summary().outcome.name(),
+            "SF",
+            "cut in {what}"
+        );
 
         let file = TempPath::with_bytes("cut.pcap", bytes);
         let (doc, out) = run_json_path(file.path());
@@ -1410,7 +1414,7 @@ fn record_claiming_3gb_after_two_frames_stops_with_a_warning() {
         a.capture.warnings
     );
     assert_eq!(a.connections.len(), 1);
-    assert_eq!(a.connections[0].conn_state(), "S1");
+    assert_eq!(a.connections[0].summary().outcome.name(), "S1");
 
     let (doc, out) = run_json_path(file.path());
     assert_eq!(out.status.code(), Some(0));

@@ -121,7 +121,7 @@ fn shared_capture_facts() {
     assert_eq!(
         echo.connections
             .iter()
-            .filter(|c| c.conn_state() == "SF")
+            .filter(|c| c.summary().outcome.name() == "SF")
             .count(),
         500
     );
@@ -132,7 +132,12 @@ fn shared_capture_facts() {
     // A synthetic SYN flood: 200 unanswered SYNs to port 443.
     let flood = get("suricata-verify/syn-flood_tcp-session-syn-flood-drop-precedence.pcap");
     assert_eq!(flood.connections.len(), 200);
-    assert!(flood.connections.iter().all(|c| c.conn_state() == "S0"));
+    assert!(
+        flood
+            .connections
+            .iter()
+            .all(|c| c.summary().outcome.name() == "S0")
+    );
     assert!(
         flood
             .patterns
@@ -141,10 +146,13 @@ fn shared_capture_facts() {
     );
     // Refused: one SYN answered by RST/ACK.
     let refused = get("chrissanders-packets/tcp_refuseconnection.pcapng");
-    assert_eq!(refused.connections[0].conn_state(), "REJ");
+    assert_eq!(refused.connections[0].summary().outcome.name(), "REJ");
     // A single SYN and nothing else.
     assert_eq!(
-        get("zeek/tcp_syn_only.pcap").connections[0].conn_state(),
+        get("zeek/tcp_syn_only.pcap").connections[0]
+            .summary()
+            .outcome
+            .name(),
         "S0"
     );
     // RTO backoff: one segment resent five times, never acknowledged.

@@ -372,13 +372,13 @@ fn syn_sent_syn_ack_then_ack_goes_to_established() {
     assert!(conn.ends[S].transitions.iter().all(|t| !t.inferred));
     assert_eq!(conn.dirs[C].isn, Some(c(0)));
     assert_eq!(conn.dirs[S].isn, Some(s(0)));
-    assert!(conn.handshake_valid());
+    assert!(conn.handshake.valid());
     assert_eq!(conn.handshake.synack_ack_ok, Some(true));
-    assert_eq!(conn.conn_state(), "S1");
+    assert_eq!(conn.summary().outcome.name(), "S1");
     assert_eq!(conn.history(), "ShA");
-    assert_eq!(conn.close_initiator(), None);
-    assert_eq!(conn.time_wait_holder(), None);
-    assert_eq!(conn.reset_by(), None);
+    assert_eq!(conn.summary().close_initiator.map(|p| p.name()), None);
+    assert_eq!(conn.summary().time_wait_holder.map(|p| p.name()), None);
+    assert_eq!(conn.summary().reset_by.map(|p| p.name()), None);
     assert_eq!(anomalies(&conn), []);
 }
 
@@ -408,7 +408,7 @@ fn syn_sent_syn_retransmitted_same_isn() {
         [(Some(2), Some(C))]
     );
     assert!(events(&conn, EventKind::NewAttempt).is_empty());
-    assert!(conn.handshake_valid());
+    assert!(conn.handshake.valid());
 }
 
 #[test]
@@ -421,9 +421,9 @@ fn syn_sent_no_answer_is_s0() {
     assert_eq!(conn.ends[S].state, Listen);
     assert_eq!(conn.dirs[C].stats.syn_retransmissions, 2);
     assert_eq!(conn.dirs[S].stats.packets, 0);
-    assert_eq!(conn.conn_state(), "S0");
+    assert_eq!(conn.summary().outcome.name(), "S0");
     assert_eq!(conn.history(), "S");
-    assert!(!conn.handshake_valid());
+    assert!(!conn.handshake.valid());
 }
 
 #[test]
@@ -445,12 +445,12 @@ fn syn_sent_rst_ack_refused() {
         [(SynSent, Some(1)), (Closed, Some(2))]
     );
     assert_eq!(steps(&conn.ends[S]), [(Closed, Some(2))]);
-    assert_eq!(conn.conn_state(), "REJ");
-    assert_eq!(conn.reset_by(), Some("server"));
+    assert_eq!(conn.summary().outcome.name(), "REJ");
+    assert_eq!(conn.summary().reset_by.map(|p| p.name()), Some("server"));
     assert_eq!(conn.history(), "Sr");
     assert_eq!(events(&conn, EventKind::Reset), [(Some(2), Some(S))]);
     assert_eq!(conn.dirs[S].stats.resets, 1);
-    assert!(!conn.handshake_valid());
+    assert!(!conn.handshake.valid());
 }
 
 #[test]
@@ -469,7 +469,7 @@ fn syn_sent_rst_with_wrong_ack_is_ignored() {
     );
     let conn = cap.finish_one(10);
     assert_eq!(steps(&conn.ends[C]), [(SynSent, Some(1))]);
-    assert_eq!(conn.reset_by(), None);
+    assert_eq!(conn.summary().reset_by.map(|p| p.name()), None);
 }
 
 #[test]
@@ -496,7 +496,7 @@ fn syn_sent_syn_ack_with_wrong_ack() {
     );
     let conn = cap.finish_one(100);
     assert_eq!(conn.handshake.synack_ack_ok, Some(false));
-    assert!(!conn.handshake_valid());
+    assert!(!conn.handshake.valid());
     assert_eq!(
         events(&conn, EventKind::BadHandshakeAck),
         [(Some(2), Some(S))]
@@ -507,7 +507,7 @@ fn syn_sent_syn_ack_with_wrong_ack() {
     assert_eq!(steps(&conn.ends[C]), [(SynSent, Some(1))]);
     assert_eq!(events(&conn, EventKind::Reset), [(Some(3), Some(C))]);
     assert_eq!(
-        conn.reset_by(),
+        conn.summary().reset_by.map(|p| p.name()),
         None,
         "a RST answering a bad ACK does not abort the attempt"
     );
@@ -590,9 +590,9 @@ fn established_mid_stream_is_inferred() {
     }
     assert_eq!(conn.client, C);
     assert_eq!(conn.role_rule, RoleRule::WellKnownPort);
-    assert_eq!(conn.conn_state(), "OTH");
+    assert_eq!(conn.summary().outcome.name(), "OTH");
     assert_eq!(conn.history(), "Da");
-    assert!(!conn.handshake_valid());
+    assert!(!conn.handshake.valid());
     assert_eq!(conn.dirs[S].stats.acked_unseen, 0);
     assert_eq!(anomalies(&conn), []);
 }
@@ -650,9 +650,15 @@ fn established_mid_stream_close_runs_the_machine() {
         steps(&conn.ends[S]),
         [(CloseWait, Some(2)), (LastAck, Some(3)), (Closed, Some(4))]
     );
-    assert_eq!(conn.conn_state(), "OTH");
-    assert_eq!(conn.close_initiator(), Some("client"));
-    assert_eq!(conn.time_wait_holder(), Some("client"));
+    assert_eq!(conn.summary().outcome.name(), "OTH");
+    assert_eq!(
+        conn.summary().close_initiator.map(|p| p.name()),
+        Some("client")
+    );
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
     assert_eq!(anomalies(&conn), []);
 }
 
@@ -679,10 +685,16 @@ fn established_fin_client_closes_first() {
             (Closed, Some(7)),
         ]
     );
-    assert_eq!(conn.conn_state(), "SF");
+    assert_eq!(conn.summary().outcome.name(), "SF");
     assert_eq!(conn.history(), "ShAFaf");
-    assert_eq!(conn.close_initiator(), Some("client"));
-    assert_eq!(conn.time_wait_holder(), Some("client"));
+    assert_eq!(
+        conn.summary().close_initiator.map(|p| p.name()),
+        Some("client")
+    );
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
     assert_eq!(conn.ends[C].time_wait_entered, Some(ts(160)));
     assert_eq!(anomalies(&conn), []);
 }
@@ -711,9 +723,15 @@ fn established_fin_server_closes_first() {
         ]
     );
     // SPEC.md §6: a server that closes first holds TIME_WAIT on its own port.
-    assert_eq!(conn.close_initiator(), Some("server"));
-    assert_eq!(conn.time_wait_holder(), Some("server"));
-    assert_eq!(conn.conn_state(), "SF");
+    assert_eq!(
+        conn.summary().close_initiator.map(|p| p.name()),
+        Some("server")
+    );
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("server")
+    );
+    assert_eq!(conn.summary().outcome.name(), "SF");
     assert_eq!(conn.history(), "ShAfFa");
     assert_eq!(anomalies(&conn), []);
 }
@@ -804,7 +822,7 @@ fn established_fin_piggybacked_on_data() {
     );
     assert_eq!(conn.dirs[C].stats.payload_bytes, 300);
     assert_eq!(conn.history(), "ShADFaf");
-    assert_eq!(conn.conn_state(), "SF");
+    assert_eq!(conn.summary().outcome.name(), "SF");
     assert_eq!(anomalies(&conn), []);
 }
 
@@ -823,12 +841,12 @@ fn established_rst_from_client_is_rsto() {
     let conn = cap.finish_one(200);
     assert_eq!(steps(&conn.ends[C])[2..], [(Closed, Some(4))]);
     assert_eq!(steps(&conn.ends[S])[2..], [(Closed, Some(4))]);
-    assert_eq!(conn.conn_state(), "RSTO");
-    assert_eq!(conn.reset_by(), Some("client"));
+    assert_eq!(conn.summary().outcome.name(), "RSTO");
+    assert_eq!(conn.summary().reset_by.map(|p| p.name()), Some("client"));
     assert_eq!(conn.history(), "ShAR");
     assert_eq!(events(&conn, EventKind::Reset), [(Some(4), Some(C))]);
     assert_eq!(conn.dirs[C].stats.resets, 1);
-    assert_eq!(conn.close_initiator(), None);
+    assert_eq!(conn.summary().close_initiator.map(|p| p.name()), None);
 }
 
 #[test]
@@ -845,8 +863,8 @@ fn established_rst_from_server_is_rstr() {
     let conn = cap.finish_one(200);
     assert_eq!(steps(&conn.ends[C])[2..], [(Closed, Some(4))]);
     assert_eq!(steps(&conn.ends[S])[2..], [(Closed, Some(4))]);
-    assert_eq!(conn.conn_state(), "RSTR");
-    assert_eq!(conn.reset_by(), Some("server"));
+    assert_eq!(conn.summary().outcome.name(), "RSTR");
+    assert_eq!(conn.summary().reset_by.map(|p| p.name()), Some("server"));
     assert_eq!(conn.history(), "ShAr");
     assert_eq!(events(&conn, EventKind::Reset), [(Some(4), Some(S))]);
     assert_eq!(conn.dirs[S].stats.resets, 1);
@@ -1110,9 +1128,12 @@ fn fin_wait_1_ack_goes_to_fin_wait_2() {
         [(FinWait1, Some(4)), (FinWait2, Some(5))]
     );
     assert_eq!(steps(&conn.ends[S])[2..], [(CloseWait, Some(5))]);
-    assert_eq!(conn.conn_state(), "S2");
-    assert_eq!(conn.close_initiator(), Some("client"));
-    assert_eq!(conn.time_wait_holder(), None);
+    assert_eq!(conn.summary().outcome.name(), "S2");
+    assert_eq!(
+        conn.summary().close_initiator.map(|p| p.name()),
+        Some("client")
+    );
+    assert_eq!(conn.summary().time_wait_holder.map(|p| p.name()), None);
 }
 
 #[test]
@@ -1144,9 +1165,15 @@ fn fin_wait_1_fin_ack_goes_to_time_wait() {
         steps(&conn.ends[S])[2..],
         [(CloseWait, Some(5)), (LastAck, Some(5)), (Closed, Some(6))]
     );
-    assert_eq!(conn.close_initiator(), Some("client"));
-    assert_eq!(conn.time_wait_holder(), Some("client"));
-    assert_eq!(conn.conn_state(), "SF");
+    assert_eq!(
+        conn.summary().close_initiator.map(|p| p.name()),
+        Some("client")
+    );
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
+    assert_eq!(conn.summary().outcome.name(), "SF");
     assert_eq!(anomalies(&conn), []);
 }
 
@@ -1186,9 +1213,15 @@ fn fin_wait_1_fin_simultaneous_close() {
         conn.ends[S].transitions
     );
     assert_eq!(conn.ends[S].transitions[2].frame, Some(5));
-    assert_eq!(conn.close_initiator(), Some("both"));
-    assert_eq!(conn.time_wait_holder(), Some("both"));
-    assert_eq!(conn.conn_state(), "SF");
+    assert_eq!(
+        conn.summary().close_initiator.map(|p| p.name()),
+        Some("both")
+    );
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("both")
+    );
+    assert_eq!(conn.summary().outcome.name(), "SF");
 }
 
 #[test]
@@ -1287,7 +1320,7 @@ fn close_wait_data_is_a_half_close() {
     );
     assert_eq!(conn.dirs[S].stats.payload_bytes, 200);
     assert_eq!(conn.dirs[S].stats.retransmissions, 0);
-    assert_eq!(conn.conn_state(), "SF");
+    assert_eq!(conn.summary().outcome.name(), "SF");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1315,10 +1348,13 @@ fn fin_wait_2_rst_after_fin() {
         steps(&conn.ends[S])[2..],
         [(CloseWait, Some(5)), (Closed, Some(6))]
     );
-    assert_eq!(conn.reset_by(), Some("server"));
-    assert_eq!(conn.conn_state(), "RSTR");
-    assert_eq!(conn.close_initiator(), Some("client"));
-    assert_eq!(conn.time_wait_holder(), None);
+    assert_eq!(conn.summary().reset_by.map(|p| p.name()), Some("server"));
+    assert_eq!(conn.summary().outcome.name(), "RSTR");
+    assert_eq!(
+        conn.summary().close_initiator.map(|p| p.name()),
+        Some("client")
+    );
+    assert_eq!(conn.summary().time_wait_holder.map(|p| p.name()), None);
 }
 
 #[test]
@@ -1366,7 +1402,7 @@ fn closed_fin_after_rst_is_anomaly() {
     );
     assert_eq!(steps(&conn.ends[S])[2..], [(Closed, Some(4))]);
     assert_eq!(steps(&conn.ends[C])[2..], [(Closed, Some(4))]);
-    assert_eq!(conn.conn_state(), "RSTO");
+    assert_eq!(conn.summary().outcome.name(), "RSTO");
 }
 
 #[test]
@@ -1390,7 +1426,7 @@ fn closed_after_rst_new_isn_syn_is_new_connection() {
     );
     let conns = cap.finish(300);
     assert_eq!(conns.len(), 2);
-    assert_eq!(conns[0].conn_state(), "RSTO");
+    assert_eq!(conns[0].summary().outcome.name(), "RSTO");
     assert_eq!(steps(&conns[1].ends[C]), [(SynSent, Some(5))]);
     assert!(conns[1].reuse.is_none());
 }
@@ -1427,7 +1463,10 @@ fn time_wait_retransmitted_fin() {
     // TIME_WAIT is not restarted as a new state and nothing else changes.
     assert_eq!(steps(&conn.ends[C]).last(), Some(&(TimeWait, Some(6))));
     assert_eq!(conn.ends[C].transitions.len(), 5);
-    assert_eq!(conn.time_wait_holder(), Some("client"));
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
 }
 
 #[test]
@@ -1441,7 +1480,10 @@ fn time_wait_expires_after_duration() {
     assert_eq!(last.ts, ts(60_160));
     assert_eq!(conn.ends[C].state, Closed);
     // It was held, even though it is over.
-    assert_eq!(conn.time_wait_holder(), Some("client"));
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
 }
 
 #[test]
@@ -1449,7 +1491,10 @@ fn time_wait_still_held_at_capture_end() {
     let conn = time_wait().finish_one(59_160);
     assert_eq!(conn.ends[C].state, TimeWait);
     assert_eq!(steps(&conn.ends[C]).last(), Some(&(TimeWait, Some(6))));
-    assert_eq!(conn.time_wait_holder(), Some("client"));
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
 }
 
 #[test]
@@ -1550,7 +1595,7 @@ fn time_wait_syn_reuse_isn_above_is_acceptable() {
         steps(&new.ends[S]),
         [(SynReceived, Some(9)), (Established, Some(10))]
     );
-    assert!(new.handshake_valid());
+    assert!(new.handshake.valid());
 }
 
 #[test]
@@ -1621,5 +1666,5 @@ fn events_beyond_the_cap_are_counted_not_kept() {
         conn.events.len() + conn.events.dropped() as usize,
         uncapped + 400
     );
-    assert!(conn.anomaly_count() >= 400);
+    assert!(conn.events.anomaly_count() >= 400);
 }

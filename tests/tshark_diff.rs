@@ -121,7 +121,10 @@ impl Disagreement<'_> {
 
     /// Mirrors the classifier: a resent segment reaches the capture a round trip after the loss.
     fn reorder_window_ms(&self) -> f64 {
-        match (self.conn.syn_to_synack_ms(), self.conn.synack_to_ack_ms()) {
+        match (
+            self.conn.handshake.syn_to_synack_ms(),
+            self.conn.handshake.synack_to_ack_ms(),
+        ) {
             (Some(a), Some(b)) => 0.9 * (a + b),
             _ => (self.conn.dirs[self.e().from].rtt.estimator.srtt_ms / 2.0).max(3.0),
         }

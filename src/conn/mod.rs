@@ -10,6 +10,7 @@
 pub mod fsm;
 pub mod handshake;
 pub mod history;
+pub mod summary;
 pub mod transitions;
 
 use std::net::SocketAddr;
@@ -186,11 +187,7 @@ impl Connection {
     }
 
     pub fn role_name(&self, side: Side) -> &'static str {
-        if side == self.client {
-            "client"
-        } else {
-            "server"
-        }
+        self.role(side).name()
     }
 
     /// Zeek's history string.
@@ -365,92 +362,6 @@ impl Connection {
                 "no answer in the capture"
             };
         }
-    }
-
-    /// Who sent the first FIN; "both" when the FINs crossed (simultaneous close).
-    pub fn close_initiator(&self) -> Option<&'static str> {
-        let crossed = (0..2).all(|s| self.ends[s].passed_through(State::Closing));
-        if crossed {
-            return Some("both");
-        }
-        let fins: Vec<(Timestamp, u64, Side)> = (0..2)
-            .filter_map(|s| self.dirs[s].fin_at.map(|(ts, f)| (ts, f, s)))
-            .collect();
-        let first = fins.iter().min_by_key(|(ts, f, _)| (*ts, *f))?;
-        Some(self.role_name(first.2))
-    }
-
-    pub fn time_wait_holder(&self) -> Option<&'static str> {
-        let held: Vec<Side> = (0..2)
-            .filter(|&s| self.ends[s].passed_through(State::TimeWait))
-            .collect();
-        match held.as_slice() {
-            [] => None,
-            [s] => Some(self.role_name(*s)),
-            _ => Some("both"),
-        }
-    }
-
-    pub fn reset_by(&self) -> Option<&'static str> {
-        let resets: Vec<(Timestamp, u64, Side)> = (0..2)
-            .filter_map(|s| self.dirs[s].rst_at.map(|(ts, f)| (ts, f, s)))
-            .collect();
-        let first = resets.iter().min_by_key(|(ts, f, _)| (*ts, *f))?;
-        Some(self.role_name(first.2))
-    }
-
-    /// Zeek's conn_state (SPEC.md §7).
-    pub fn conn_state(&self) -> &'static str {
-        let (c, sv) = (self.client, self.server());
-        let orig_syn = self.dirs[c].isn.is_some() && !self.dirs[c].syn_was_synack;
-        let resp_synack = self.dirs[sv].syn_was_synack;
-        let first_rst = self.reset_by();
-        let orig_fin = self.dirs[c].fin_seq.is_some();
-        let resp_fin = self.dirs[sv].fin_seq.is_some();
-        if orig_syn && !resp_synack {
-            return match first_rst {
-                Some("server") => "REJ",
-                Some(_) => "RSTOS0",
-                None if orig_fin => "SH",
-                None => "S0",
-            };
-        }
-        if !orig_syn && resp_synack {
-            return match first_rst {
-                Some("server") => "RSTRH",
-                _ if resp_fin => "SHR",
-                _ => "OTH",
-            };
-        }
-        if !orig_syn {
-            return "OTH";
-        }
-        match first_rst {
-            Some("client") => "RSTO",
-            Some(_) => "RSTR",
-            None => match (orig_fin, resp_fin) {
-                (true, true) => "SF",
-                (true, false) => "S2",
-                (false, true) => "S3",
-                (false, false) => "S1",
-            },
-        }
-    }
-
-    pub fn handshake_valid(&self) -> bool {
-        self.handshake.valid()
-    }
-
-    pub fn syn_to_synack_ms(&self) -> Option<f64> {
-        self.handshake.syn_to_synack_ms()
-    }
-
-    pub fn synack_to_ack_ms(&self) -> Option<f64> {
-        self.handshake.synack_to_ack_ms()
-    }
-
-    pub fn anomaly_count(&self) -> usize {
-        self.events.anomaly_count()
     }
 
     /// RTT of the direction with more samples (the data direction), and that direction.

@@ -1,52 +1,78 @@
-//! CSV: one row per connection with the table's columns (RFC 4180 quoting).
+//! CSV: one row per connection (RFC 4180 quoting), its columns taken from the registry.
 
 use std::fmt::Write as _;
 
 use crate::conn::Connection;
-use crate::report::endpoint;
+use crate::report::columns::{self, Field, Plain, Row, Scope};
 
-pub const HEADER: &str = "id,client,server,start_ts,end_ts,outcome,history,handshake_valid,handshake_rtt_ms,close_initiator,time_wait,reset_by,client_packets,server_packets,client_bytes,server_bytes,client_retransmissions,server_retransmissions,client_dup_acks,server_dup_acks,anomalies";
+/// The columns, in order: a field of the registry and, for a per-side count, the endpoint.
+const COLUMNS: &[(&str, Scope)] = &[
+    ("id", Scope::Both),
+    ("client", Scope::Both),
+    ("server", Scope::Both),
+    ("start_ts", Scope::Both),
+    ("end_ts", Scope::Both),
+    ("outcome", Scope::Both),
+    ("history", Scope::Both),
+    ("handshake_valid", Scope::Both),
+    ("handshake_rtt_ms", Scope::Both),
+    ("close_initiator", Scope::Both),
+    ("time_wait", Scope::Both),
+    ("reset_by", Scope::Both),
+    ("packets", Scope::Client),
+    ("packets", Scope::Server),
+    ("bytes", Scope::Client),
+    ("bytes", Scope::Server),
+    ("retransmissions", Scope::Client),
+    ("retransmissions", Scope::Server),
+    ("dup_acks", Scope::Client),
+    ("dup_acks", Scope::Server),
+    ("anomalies", Scope::Both),
+];
+
+fn columns() -> impl Iterator<Item = (&'static Field, Scope)> {
+    COLUMNS
+        .iter()
+        .filter_map(|&(name, scope)| Some((columns::field(name)?, scope)))
+}
+
+/// The header line: a per-side count is `client_NAME` or `server_NAME`.
+pub fn header() -> String {
+    let names: Vec<String> = columns()
+        .map(|(f, scope)| match scope {
+            Scope::Both => f.name.to_string(),
+            Scope::Client => format!("client_{}", f.name),
+            Scope::Server => format!("server_{}", f.name),
+        })
+        .collect();
+    names.join(",")
+}
 
 pub fn row(c: &Connection, digits: u8) -> String {
-    let (cl, sv) = (&c.dirs[c.client].stats, &c.dirs[c.server()].stats);
-    let rtt = c
-        .syn_to_synack_ms()
-        .zip(c.synack_to_ack_ms())
-        .map(|(a, b)| format!("{:.3}", a + b))
-        .unwrap_or_default();
+    let r = Row::new(c);
     let mut s = String::new();
-    let fields = [
-        c.id.to_string(),
-        endpoint(c.addrs[c.client]),
-        endpoint(c.addrs[c.server()]),
-        c.first_ts.display(digits).to_string(),
-        c.last_ts.display(digits).to_string(),
-        c.conn_state().to_string(),
-        c.history(),
-        c.handshake_valid().to_string(),
-        rtt,
-        c.close_initiator().unwrap_or("").to_string(),
-        c.time_wait_holder().unwrap_or("").to_string(),
-        c.reset_by().unwrap_or("").to_string(),
-        cl.packets.to_string(),
-        sv.packets.to_string(),
-        cl.payload_bytes.to_string(),
-        sv.payload_bytes.to_string(),
-        cl.retransmissions.to_string(),
-        sv.retransmissions.to_string(),
-        cl.dup_acks.to_string(),
-        sv.dup_acks.to_string(),
-        c.anomaly_count().to_string(),
-    ];
-    for (i, f) in fields.iter().enumerate() {
+    for (i, (f, scope)) in columns().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        if f.contains([',', '"', '\n']) {
-            let _ = write!(s, "\"{}\"", f.replace('"', "\"\""));
+        let cell = Plain(&f.value(&r, scope), digits).to_string();
+        if cell.contains([',', '"', '\n']) {
+            let _ = write!(s, "\"{}\"", cell.replace('"', "\"\""));
         } else {
-            s.push_str(f);
+            s.push_str(&cell);
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_is_in_the_registry() {
+        assert_eq!(columns().count(), COLUMNS.len());
+        assert!(header().starts_with("id,client,server,start_ts,end_ts,outcome,history"));
+        assert!(header().ends_with("client_dup_acks,server_dup_acks,anomalies"));
+    }
 }

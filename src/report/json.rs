@@ -10,6 +10,7 @@ use serde_json::{Map, Number, Value, json};
 
 use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator};
 use crate::audit::Audit;
+use crate::conn::summary::{Party, Role};
 use crate::conn::{Connection, Side};
 use crate::decode::segment::TcpOptions;
 use crate::report::endpoint;
@@ -313,7 +314,11 @@ impl<'a> ConnectionJson<'a> {
         });
         let (main_side, main) = c.main_rtt();
         let rtt_dir = |side: Side| rtt_json(c.dirs[side].rtt.estimator, None);
-        let (syn_synack, synack_ack) = (c.syn_to_synack_ms(), c.synack_to_ack_ms());
+        let (syn_synack, synack_ack) = (
+            c.handshake.syn_to_synack_ms(),
+            c.handshake.synack_to_ack_ms(),
+        );
+        let summary = c.summary();
         ConnectionJson {
             id: c.id,
             client_address: Addr(c.addrs[cl]),
@@ -321,10 +326,10 @@ impl<'a> ConnectionJson<'a> {
             role_rule: c.role_rule.key(),
             start_ts: Ts(c.first_ts, digits),
             end_ts: Ts(c.last_ts, digits),
-            duration_s: N3(c.last_ts.secs_since(c.first_ts)),
+            duration_s: N3(summary.duration_s),
             first_frame: c.first_frame,
             last_frame: c.last_frame,
-            outcome: c.conn_state(),
+            outcome: summary.outcome.name(),
             history: c.history(),
             capture_point: c.handshake.capture_point.name(),
             handshake: Handshake {
@@ -332,8 +337,8 @@ impl<'a> ConnectionJson<'a> {
                 server_isn: c.dirs[sv].isn.map(|s| s.0),
                 syn_to_synack_ms: syn_synack.map(N3),
                 synack_to_ack_ms: synack_ack.map(N3),
-                rtt_ms: syn_synack.zip(synack_ack).map(|(a, b)| N3(a + b)),
-                valid: c.handshake_valid(),
+                rtt_ms: summary.handshake_rtt_ms.map(N3),
+                valid: summary.handshake_valid,
                 synack_acks_isn_plus_1: c.handshake.synack_ack_ok,
                 ack_acks_server_isn_plus_1: c.handshake.ack.map(|a| a.acks_isn_plus_1),
                 syn_count: c.dirs[cl].syn_count,
@@ -342,9 +347,9 @@ impl<'a> ConnectionJson<'a> {
                 negotiated,
             },
             close: Close {
-                initiator: c.close_initiator(),
-                time_wait: c.time_wait_holder(),
-                reset_by: c.reset_by(),
+                initiator: summary.close_initiator.map(Party::name),
+                time_wait: summary.time_wait_holder.map(Party::name),
+                reset_by: summary.reset_by.map(Role::name),
             },
             client: endpoint_json(c, cl, digits),
             server: endpoint_json(c, sv, digits),

@@ -1,5 +1,6 @@
 //! Reports: each output format is a writer over the finished [`Audit`](crate::audit::Audit).
 
+pub mod columns;
 pub mod csv;
 pub mod json;
 pub mod table;

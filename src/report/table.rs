@@ -8,6 +8,7 @@ use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 use crate::audit::Audit;
 use crate::conn::Connection;
+use crate::report::columns::{self, Plain, Row, Scope, Value};
 use crate::report::endpoint;
 use crate::time::Timestamp;
 use crate::time_wait::EndpointTimeWait;
@@ -56,57 +57,66 @@ pub fn summary(a: &Audit) -> String {
     s
 }
 
-const HEADER: [&str; 14] = [
-    "id",
-    "client",
-    "server",
-    "start s",
-    "dur s",
-    "pkts c/s",
-    "bytes c/s",
-    "handshake",
-    "close",
-    "TIME_WAIT",
-    "outcome",
-    "retrans c/s",
-    "dupack c/s",
-    "anomalies",
+/// The connections table's columns: a heading and the registry field it shows; a per-side
+/// count shows the client's and the server's as `c/s`.
+const COLUMNS: [(&str, Cell); 14] = [
+    ("id", Cell::One("id")),
+    ("client", Cell::One("client")),
+    ("server", Cell::One("server")),
+    ("start s", Cell::One("start_ts")),
+    ("dur s", Cell::One("duration_s")),
+    ("pkts c/s", Cell::Pair("packets")),
+    ("bytes c/s", Cell::Pair("bytes")),
+    ("handshake", Cell::One("handshake")),
+    ("close", Cell::One("close")),
+    ("TIME_WAIT", Cell::One("time_wait")),
+    ("outcome", Cell::One("outcome")),
+    ("retrans c/s", Cell::Pair("retransmissions")),
+    ("dupack c/s", Cell::Pair("dup_acks")),
+    ("anomalies", Cell::One("anomalies")),
 ];
+
+const HEADER: [&str; 14] = {
+    let mut h = [""; 14];
+    let mut i = 0;
+    while i < 14 {
+        h[i] = COLUMNS[i].0;
+        i += 1;
+    }
+    h
+};
+
+#[derive(Clone, Copy)]
+enum Cell {
+    One(&'static str),
+    Pair(&'static str),
+}
 
 /// Rows drawn at a time. comfy-table holds every cell of a table until it is drawn (about 6 KB
 /// a row), so a large table is drawn in chunks that share the column widths of the whole.
 pub const CHUNK_ROWS: usize = 1024;
 
 fn row(origin: Timestamp, c: &Connection) -> [String; 14] {
-    let (cl, sv) = (&c.dirs[c.client], &c.dirs[c.server()]);
-    let handshake = match (c.syn_to_synack_ms(), c.synack_to_ack_ms()) {
-        (Some(x), Some(y)) if c.handshake_valid() => format!("ok {:.3} ms", x + y),
-        (Some(x), Some(y)) => format!("BAD {:.3} ms", x + y),
-        _ if cl.isn.is_some() && sv.isn.is_none() => format!("SYN x{}", cl.syn_count),
-        _ if cl.isn.is_none() && sv.isn.is_none() => "not seen".into(),
-        _ => "partial".into(),
+    let r = Row::new(c);
+    let show = |name: &str, scope: Scope| -> String {
+        let Some(f) = columns::field(name) else {
+            return String::new();
+        };
+        match f.value(&r, scope) {
+            // Times relative to the capture's first frame; nothing to show is a dash.
+            Value::Time(t) => format!("{:.3}", t.secs_since(origin)),
+            Value::Missing => "-".into(),
+            v => Plain(&v, 0).to_string(),
+        }
     };
-    let close = match (c.close_initiator(), c.reset_by()) {
-        (Some(who), _) => format!("{who} FIN"),
-        (None, Some(who)) => format!("{who} RST"),
-        (None, None) => "-".into(),
-    };
-    [
-        c.id.to_string(),
-        endpoint(c.addrs[c.client]),
-        endpoint(c.addrs[c.server()]),
-        format!("{:.3}", c.first_ts.secs_since(origin)),
-        format!("{:.3}", c.last_ts.secs_since(c.first_ts)),
-        format!("{}/{}", cl.stats.packets, sv.stats.packets),
-        format!("{}/{}", cl.stats.payload_bytes, sv.stats.payload_bytes),
-        handshake,
-        close,
-        c.time_wait_holder().unwrap_or("-").to_string(),
-        c.conn_state().to_string(),
-        format!("{}/{}", cl.stats.retransmissions, sv.stats.retransmissions),
-        format!("{}/{}", cl.stats.dup_acks, sv.stats.dup_acks),
-        c.anomaly_count().to_string(),
-    ]
+    COLUMNS.map(|(_, cell)| match cell {
+        Cell::One(name) => show(name, Scope::Both),
+        Cell::Pair(name) => format!(
+            "{}/{}",
+            show(name, Scope::Client),
+            show(name, Scope::Server)
+        ),
+    })
 }
 
 /// The connections table (no final newline), drawn [`CHUNK_ROWS`] rows at a time.

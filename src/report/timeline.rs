@@ -16,7 +16,7 @@ pub fn render(c: &Connection) -> String {
         c.id,
         endpoint(c.addrs[cl]),
         endpoint(c.addrs[sv]),
-        c.conn_state(),
+        c.summary().outcome,
         c.history(),
         c.role_rule.describe()
     );
@@ -99,11 +99,12 @@ fn handshake_lines(s: &mut String, c: &Connection) {
         check(c.handshake.synack_ack_ok),
         check(c.handshake.ack.map(|a| a.acks_isn_plus_1))
     );
-    if let (Some(a), Some(b)) = (c.syn_to_synack_ms(), c.synack_to_ack_ms()) {
+    let h = &c.handshake;
+    if let (Some(a), Some(b), Some(rtt)) = (h.syn_to_synack_ms(), h.synack_to_ack_ms(), h.rtt_ms())
+    {
         let _ = writeln!(
             s,
-            "  SYN->SYN-ACK {a:.3} ms + SYN-ACK->ACK {b:.3} ms = RTT {:.3} ms; capture point: near {}",
-            a + b,
+            "  SYN->SYN-ACK {a:.3} ms + SYN-ACK->ACK {b:.3} ms = RTT {rtt:.3} ms; capture point: near {}",
             c.handshake.capture_point.name()
         );
     }
