@@ -14,7 +14,7 @@ use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, Prog
 use cli::{Action, Cli, Format, Plan};
 use tcpflow_audit::audit::{Audit, Hooks, audit_with};
 use tcpflow_audit::conn::Connection;
-use tcpflow_audit::report::{csv, json, table, timeline};
+use tcpflow_audit::report::{self, json};
 
 fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
                 return ControlFlow::Continue(());
             }
             record_hits(&plan, c, &mut hits);
-            match write_line(&mut lines, c, digits) {
+            match json::write_line(&mut lines, c, digits) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     write_error = Some(e);
@@ -168,61 +168,18 @@ fn print(text: &[u8]) -> ExitCode {
 }
 
 fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    let kind = match plan.format {
+        Format::Json => report::Kind::Json,
+        Format::Jsonl => report::Kind::Jsonl,
+        Format::Csv => report::Kind::Csv,
+        Format::Table if plan.time_wait_only => report::Kind::TimeWait,
+        Format::Table => report::Kind::Table {
+            timelines: plan.show_timelines,
+        },
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let digits = a.capture.ts_digits;
-    match plan.format {
-        Format::Json => {
-            json::write_document(&mut out, a, selected)?;
-            writeln!(out)?;
-        }
-        Format::Jsonl => {
-            for c in selected {
-                write_line(&mut out, c, digits)?;
-            }
-        }
-        Format::Csv => {
-            writeln!(out, "{}", csv::header())?;
-            for c in selected {
-                writeln!(out, "{}", csv::row(c, digits))?;
-            }
-        }
-        Format::Table if plan.time_wait_only => {
-            write!(out, "{}", table::summary(a))?;
-            writeln!(out)?;
-            write!(out, "{}", table::time_wait(a, 20))?;
-        }
-        Format::Table => {
-            write!(out, "{}", table::summary(a))?;
-            writeln!(out)?;
-            if !selected.is_empty() {
-                table::write_connections_table(&mut out, a, selected)?;
-                writeln!(out)?;
-            }
-            let patterns = table::patterns(a);
-            if !patterns.is_empty() {
-                writeln!(out)?;
-                write!(out, "{patterns}")?;
-            }
-            if a.time_wait.by_endpoint.iter().any(|e| e.entered > 0) {
-                writeln!(out)?;
-                write!(out, "{}", table::time_wait(a, 10))?;
-            }
-            if plan.show_timelines {
-                for c in selected {
-                    writeln!(out)?;
-                    write!(out, "{}", timeline::render(c))?;
-                }
-            }
-        }
-    }
-    out.flush()
-}
-
-/// One connection as a JSON line, flushed at once so a reader downstream sees it now.
-fn write_line(out: &mut impl Write, c: &Connection, digits: u8) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &json::ConnectionJson::new(c, digits))?;
-    writeln!(out)?;
+    report::writer(kind).write(&mut out, a, selected)?;
     out.flush()
 }
 

@@ -436,3 +436,10 @@ fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
         "diagnosis": e.diagnosis,
     })
 }
+
+/// One connection as a JSON line, flushed at once so a reader downstream sees it now.
+pub fn write_line(out: &mut dyn std::io::Write, c: &Connection, digits: u8) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &ConnectionJson::new(c, digits))?;
+    writeln!(out)?;
+    out.flush()
+}

@@ -121,7 +121,7 @@ fn row(origin: Timestamp, c: &Connection) -> [String; 14] {
 
 /// The connections table (no final newline), drawn [`CHUNK_ROWS`] rows at a time.
 pub fn write_connections_table(
-    out: &mut impl io::Write,
+    out: &mut dyn io::Write,
     a: &Audit,
     conns: &[&Connection],
 ) -> io::Result<()> {
@@ -132,7 +132,7 @@ pub fn write_connections_table(
 /// whole table; with this style a chunk's top border is the same line as a row separator, so
 /// dropping it from every chunk after the first draws exactly the table drawn in one piece.
 pub fn write_connections_table_in_chunks(
-    out: &mut impl io::Write,
+    out: &mut dyn io::Write,
     a: &Audit,
     conns: &[&Connection],
     chunk_rows: usize,
