@@ -31,17 +31,18 @@ impl SeqNumber {
     }
 }
 
+/// Ordering modulo 2^32 (RFC 9293 §3.4): `b > a` when `b` is less than 2^31 ahead of `a`.
+/// It is not a total order: two numbers exactly 2^31 apart are neither before nor after each
+/// other, and the order is not transitive around the circle. So `SeqNumber` is `PartialOrd`
+/// only, and no sort or `Ord`-based `max` can use it by mistake.
 impl PartialOrd for SeqNumber {
     fn partial_cmp(&self, other: &SeqNumber) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Ordering modulo 2^32. Not a total order over all of u32 (a and a+2^31 are "equal-distance"),
-/// which is the standard TCP comparison; it is total within any window smaller than 2^31.
-impl Ord for SeqNumber {
-    fn cmp(&self, other: &SeqNumber) -> Ordering {
-        (self.0.wrapping_sub(other.0) as i32).cmp(&0)
+        match self.0.wrapping_sub(other.0) {
+            0 => Some(Ordering::Equal),
+            0x8000_0000 => None,
+            d if d < 0x8000_0000 => Some(Ordering::Greater),
+            _ => Some(Ordering::Less),
+        }
     }
 }
 
@@ -94,6 +95,16 @@ mod tests {
         assert_eq!((NEAR_WRAP + 1).relative_to(NEAR_WRAP), 1);
         assert_eq!((NEAR_WRAP + 100).relative_to(NEAR_WRAP), 100);
         assert_eq!((NEAR_WRAP - 1).relative_to(NEAR_WRAP), u32::MAX);
+    }
+
+    #[test]
+    fn half_the_circle_apart_is_unordered() {
+        let a = SeqNumber(7);
+        let b = a + 0x8000_0000;
+        assert_eq!(a.partial_cmp(&b), None);
+        assert!(!(a < b) && !(a > b) && a != b);
+        assert!(a + 0x7fff_ffff > a);
+        assert!(a + 0x8000_0001 < a);
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use tcpflow_audit::analysis::SegClass;
 use tcpflow_audit::audit::{Audit, Config, audit};
 use tcpflow_audit::capture::Input;
-use tcpflow_audit::conn::handshake::CapturePoint;
 use tcpflow_audit::conn::{Connection, TimelineEntry};
 use tcpflow_audit::seq::SeqNumber;
 use tcpflow_audit::track::TimelineSelect;
@@ -75,14 +74,10 @@ impl Disagreement<'_> {
         self.entries()[..self.idx].iter()
     }
 
-    /// Segments leave a sender in order, so a capture beside it sees them in sending order.
+    /// Segments leave a sender in order, so a capture beside it sees them in sending order
+    /// (the classifier's own reading of the capture point).
     fn near_sender(&self) -> bool {
-        match self.conn.handshake.capture_point {
-            CapturePoint::NearClient => self.e().from == self.conn.client,
-            CapturePoint::NearServer => self.e().from != self.conn.client,
-            CapturePoint::Unknown => true,
-            CapturePoint::Between => false,
-        }
+        self.conn.context(self.e().from).near_sender
     }
 
     /// How long ago the gap this segment fills opened (the first later-sequence segment seen).
@@ -119,15 +114,9 @@ impl Disagreement<'_> {
         })
     }
 
-    /// Mirrors the classifier: a resent segment reaches the capture a round trip after the loss.
+    /// The classifier's: a resent segment reaches the capture a round trip after the loss.
     fn reorder_window_ms(&self) -> f64 {
-        match (
-            self.conn.handshake.syn_to_synack_ms(),
-            self.conn.handshake.synack_to_ack_ms(),
-        ) {
-            (Some(a), Some(b)) => 0.9 * (a + b),
-            _ => (self.conn.dirs[self.e().from].rtt.estimator.srtt_ms / 2.0).max(3.0),
-        }
+        self.conn.context(self.e().from).reorder_window_ms
     }
 
     /// The end of the highest-sequence segment seen before from the same side.
@@ -136,7 +125,7 @@ impl Disagreement<'_> {
         self.before()
             .filter(|p| p.from == e.from)
             .map(|p| p.seq + p.len + u32::from(p.flags.syn()))
-            .max()
+            .reduce(SeqNumber::max)
     }
 
     fn peer_acked(&self, seq: SeqNumber) -> bool {

@@ -293,7 +293,7 @@ impl Connection {
     }
 
     /// What classifying a segment from `s` needs to know of the connection.
-    fn context(&self, s: Side) -> Context {
+    pub fn context(&self, s: Side) -> Context {
         let near_sender = match self.handshake.capture_point {
             CapturePoint::NearClient => s == self.client,
             CapturePoint::NearServer => s != self.client,

@@ -261,7 +261,10 @@ pub fn parse_options(mut b: &[u8]) -> TcpOptions {
             (3, 1) => o.window_scale = Some(body[0]),
             (4, 0) => o.sack_permitted = true,
             (5, n) if n % 8 == 0 => {
-                for chunk in body.chunks_exact(8).take(4) {
+                // At most four blocks fit in 40 option bytes, but a caller may pass more bytes,
+                // and a segment may carry several SACK options: keep the first four blocks.
+                let room = o.sack.len() - usize::from(o.sack_count);
+                for chunk in body.chunks_exact(8).take(room) {
                     o.sack[usize::from(o.sack_count)] = SackBlock {
                         left: SeqNumber(u32::from_be_bytes([
                             chunk[0], chunk[1], chunk[2], chunk[3],
@@ -322,6 +325,26 @@ fn be16(data: &[u8], at: usize) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_options_never_panics_past_40_bytes() {
+        // Two SACK options of four blocks each (68 bytes): more than a TCP header can hold.
+        let mut b = Vec::new();
+        for _ in 0..2 {
+            b.extend([5u8, 34]);
+            for i in 0..8u32 {
+                b.extend((i * 100).to_be_bytes());
+            }
+        }
+        let o = parse_options(&b);
+        assert_eq!(o.sack_blocks().len(), 4);
+        assert_eq!(o.sack_blocks()[3].right, SeqNumber(700));
+        // And any bytes at all: no panic.
+        for len in 0..=255u8 {
+            let bytes: Vec<u8> = (0..300u16).map(|i| (i as u8).wrapping_mul(len)).collect();
+            let _ = parse_options(&bytes);
+        }
+    }
     use crate::time::Timestamp;
 
     fn ipv4_tcp(total_len: u16, tcp_header: &[u8]) -> Vec<u8> {
