@@ -1,4 +1,4 @@
-//! Every public capture in ../shared/captures (when that folder is beside the project) is read
+//! Every public capture in ../shared/captures (the folder beside the project; missing, it fails) is read
 //! without a panic and with every frame accounted for: TCP segments plus skipped frames equal
 //! frames. Files that cannot be analysed at all must fail with one clear error, not a panic.
 
@@ -8,12 +8,13 @@ use std::process::Command;
 use tcpflow_audit::audit::{Config, audit};
 use tcpflow_audit::capture::Input;
 
-fn shared_captures() -> Option<Vec<PathBuf>> {
+fn shared_captures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures");
-    if !root.is_dir() {
-        eprintln!("../shared/captures not present; skipping");
-        return None;
-    }
+    assert!(
+        root.is_dir(),
+        "{} is missing: the project is tested with ../shared beside it, as CI lays it",
+        root.display()
+    );
     let mut files = Vec::new();
     let mut dirs = vec![root];
     while let Some(d) = dirs.pop() {
@@ -27,7 +28,7 @@ fn shared_captures() -> Option<Vec<PathBuf>> {
         }
     }
     files.sort();
-    Some(files)
+    files
 }
 
 /// Files that SOURCES.md describes as unusable from their first bytes.
@@ -35,9 +36,7 @@ const UNUSABLE: &[&str] = &["pcap-invalid-version-1.pcap", "shb-option-too-long.
 
 #[test]
 fn every_shared_capture_is_read_and_every_frame_accounted_for() {
-    let Some(files) = shared_captures() else {
-        return;
-    };
+    let files = shared_captures();
     assert!(files.len() >= 70, "found {} captures", files.len());
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
@@ -75,9 +74,7 @@ fn every_shared_capture_is_read_and_every_frame_accounted_for() {
 
 #[test]
 fn unusable_shared_captures_exit_2_with_one_line() {
-    let Some(files) = shared_captures() else {
-        return;
-    };
+    let files = shared_captures();
     for f in files
         .iter()
         .filter(|f| UNUSABLE.iter().any(|u| f.ends_with(u)))
@@ -96,9 +93,7 @@ fn unusable_shared_captures_exit_2_with_one_line() {
 /// Facts SOURCES.md states about particular captures (counted there with tshark).
 #[test]
 fn shared_capture_facts() {
-    let Some(files) = shared_captures() else {
-        return;
-    };
+    let files = shared_captures();
     let get = |suffix: &str| {
         let f = files
             .iter()

@@ -61,12 +61,10 @@ pub enum Event {
     SendSynAck,
     /// It acknowledges the peer's SYN-ACK: proof that the SYN-ACK acking its ISN+1 arrived.
     AckSynAck,
-    /// An ACK of its SYN reaches it.
-    RecvAckOfSyn,
+    /// An ACK reaches it; it may acknowledge its SYN, its FIN, or (one segment) both.
+    RecvAck { of_syn: bool, of_fin: bool },
     /// It sends its FIN.
     SendFin,
-    /// An ACK of its FIN reaches it.
-    RecvAckOfFin,
     /// The peer's FIN reaches it (proved by its ACK, or by a later segment); `acks_own_fin`:
     /// the same segment acknowledges the FIN it sent.
     RecvFin { acks_own_fin: bool },
@@ -98,16 +96,30 @@ pub fn step(state: State, event: Event) -> Step {
         // RFC 9293 §3.10.1 (OPEN): CLOSED sends SYN, enters SYN-SENT. A SYN from the side taken
         // for the listener is a simultaneous open (§3.5).
         (Closed | Listen, SendSyn) => Step::Go(SynSent),
+        // A SYN sent again: the classifier counts the retransmission (spurious once the
+        // handshake is done); a SYN with a new ISN is a new attempt, recorded where it is seen.
+        (_, SendSyn) => Step::Stay,
         // §3.10.7.3, SYN-SENT: "if the SYN bit is on ... and no ACK": enter SYN-RECEIVED.
         (SynSent, RecvSyn) => Step::Go(SynReceived),
+        // A resent SYN reaching the peer that already answered it.
+        (_, RecvSyn) => Step::Stay,
         // §3.10.7.2, LISTEN: a SYN arrives, the SYN-ACK is sent, enter SYN-RECEIVED (also after
         // a bare SYN of our own: the simultaneous open's SYN-ACK).
         (Listen | Closed | SynSent, SendSynAck) => Step::Go(SynReceived),
+        // A SYN-ACK sent again: counted by the classifier as a retransmission.
+        (_, SendSynAck) => Step::Stay,
         // §3.10.7.3, SYN-SENT: our SYN acknowledged, enter ESTABLISHED; the capture sees the
         // proof in the ACK this endpoint sends back.
         (SynSent, AckSynAck) => Step::Go(Established),
-        // §3.10.7.4, SYN-RECEIVED: an acceptable ACK enters ESTABLISHED.
-        (SynReceived, RecvAckOfSyn) => Step::Go(Established),
+        // §3.10.7.4, the ACK processing: SYN-RECEIVED enters ESTABLISHED when its SYN is
+        // acknowledged; FIN-WAIT-1 enters FIN-WAIT-2, CLOSING enters TIME-WAIT and LAST-ACK
+        // enters CLOSED when their FIN is.
+        (SynReceived, RecvAck { of_syn: true, .. }) => Step::Go(Established),
+        (FinWait1, RecvAck { of_fin: true, .. }) => Step::Go(FinWait2),
+        (Closing, RecvAck { of_fin: true, .. }) => Step::Go(TimeWait),
+        (LastAck, RecvAck { of_fin: true, .. }) => Step::Go(Closed),
+        // Any other ACK carries news of data, not of state.
+        (_, RecvAck { .. }) => Step::Stay,
         // §3.10.4 (CLOSE): ESTABLISHED (and SYN-RECEIVED) send FIN and enter FIN-WAIT-1;
         // CLOSE-WAIT sends FIN and enters LAST-ACK.
         (Established | SynReceived, SendFin) => Step::Go(FinWait1),
@@ -116,11 +128,6 @@ pub fn step(state: State, event: Event) -> Step {
         (SynSent, SendFin) => Step::Unexpected {
             then: Some(FinWait1),
         },
-        (_, SendFin) => Step::Unexpected { then: None },
-        // §3.10.7.4, the ACK processing of FIN-WAIT-1, CLOSING and LAST-ACK.
-        (FinWait1, RecvAckOfFin) => Step::Go(FinWait2),
-        (Closing, RecvAckOfFin) => Step::Go(TimeWait),
-        (LastAck, RecvAckOfFin) => Step::Go(Closed),
         // §3.10.7.4, eighth step (the FIN bit): ESTABLISHED enters CLOSE-WAIT; FIN-WAIT-1 enters
         // TIME-WAIT if our FIN was acknowledged, else CLOSING; FIN-WAIT-2 enters TIME-WAIT.
         (Established | SynReceived | SynSent, RecvFin { .. }) => Step::Go(CloseWait),
@@ -132,6 +139,8 @@ pub fn step(state: State, event: Event) -> Step {
             },
         ) => Step::Go(Closing),
         (FinWait2, RecvFin { .. }) => Step::Go(TimeWait),
+        // The peer's FIN again (our ACK of it was lost or late): the classifier counts it.
+        (Closing | TimeWait | CloseWait | LastAck, RecvFin { .. }) => Step::Stay,
         // §3.10.7 (RST in any synchronized state): the connection is aborted.
         (Closed, SendRst | RecvRst) => Step::Stay,
         (_, SendRst) => Step::Go(Closed),
@@ -140,7 +149,9 @@ pub fn step(state: State, event: Event) -> Step {
         (_, RecvRst) => Step::Go(Closed),
         // §3.10.7.4, TIME-WAIT: the 2·MSL timer expires, or a new SYN is accepted (RFC 6191).
         (TimeWait, TimeWaitEnds) => Step::Go(Closed),
-        _ => Step::Stay,
+        // No row fits (a FIN sent from FIN_WAIT_2 or CLOSED, a FIN reaching a closed endpoint):
+        // SPEC.md §2 calls it an anomaly.
+        _ => Step::Unexpected { then: None },
     }
 }
 
@@ -205,5 +216,145 @@ impl Endpoint {
 
     pub fn passed_through(&self, state: State) -> bool {
         self.initial == state || self.transitions.iter().any(|t| t.to == state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event::*;
+    use super::State::*;
+    use super::*;
+
+    const ALL: [State; 11] = [
+        Closed,
+        Listen,
+        SynSent,
+        SynReceived,
+        Established,
+        FinWait1,
+        FinWait2,
+        Closing,
+        TimeWait,
+        CloseWait,
+        LastAck,
+    ];
+    const ACK_OF_SYN: Event = RecvAck {
+        of_syn: true,
+        of_fin: false,
+    };
+    const ACK_OF_FIN: Event = RecvAck {
+        of_syn: true,
+        of_fin: true,
+    };
+    const FIN: Event = RecvFin {
+        acks_own_fin: false,
+    };
+    const FIN_ACKING_OURS: Event = RecvFin { acks_own_fin: true };
+
+    /// Every row of SPEC.md §2, in its order.
+    #[test]
+    fn test_spec_table_rows() {
+        let rows = [
+            (Closed, SendSyn, SynSent),
+            (Listen, SendSynAck, SynReceived),
+            (SynSent, AckSynAck, Established),
+            (SynSent, RecvSyn, SynReceived),
+            (SynReceived, ACK_OF_SYN, Established),
+            (Established, SendFin, FinWait1),
+            (Established, FIN, CloseWait),
+            (FinWait1, ACK_OF_FIN, FinWait2),
+            (FinWait1, FIN, Closing),
+            (FinWait1, FIN_ACKING_OURS, TimeWait),
+            (FinWait2, FIN, TimeWait),
+            (Closing, ACK_OF_FIN, TimeWait),
+            (CloseWait, SendFin, LastAck),
+            (LastAck, ACK_OF_FIN, Closed),
+            (TimeWait, TimeWaitEnds, Closed),
+        ];
+        for (from, event, to) in rows {
+            assert_eq!(step(from, event), Step::Go(to), "{from} on {event:?}");
+        }
+    }
+
+    // Tests for RST: any state but CLOSED goes to CLOSED, except TIME_WAIT receiving one.
+    #[test]
+    fn test_any_state_rst() {
+        for st in ALL {
+            let sent = if st == Closed {
+                Step::Stay
+            } else {
+                Step::Go(Closed)
+            };
+            assert_eq!(step(st, SendRst), sent, "{st} sends RST");
+            let received = if matches!(st, Closed | TimeWait) {
+                Step::Stay
+            } else {
+                Step::Go(Closed)
+            };
+            assert_eq!(step(st, RecvRst), received, "{st} receives RST");
+        }
+    }
+
+    // Tests for ACKs: they change state only where the table says; elsewhere they carry data.
+    #[test]
+    fn test_any_state_ack_without_news() {
+        for st in ALL {
+            let plain = RecvAck {
+                of_syn: false,
+                of_fin: false,
+            };
+            assert_eq!(step(st, plain), Step::Stay, "{st}");
+        }
+        assert_eq!(step(Established, ACK_OF_FIN), Step::Stay);
+        assert_eq!(step(TimeWait, ACK_OF_FIN), Step::Stay);
+    }
+
+    // Tests for the SYN_SENT state.
+    #[test]
+    fn test_syn_sent_fin_is_unexpected_but_followed() {
+        assert_eq!(
+            step(SynSent, SendFin),
+            Step::Unexpected {
+                then: Some(FinWait1)
+            }
+        );
+    }
+
+    #[test]
+    fn test_syn_sent_syn_resent() {
+        assert_eq!(step(SynSent, SendSyn), Step::Stay);
+    }
+
+    // Tests for the closing states: a FIN sent where no row has one is an anomaly.
+    #[test]
+    fn test_closing_states_second_fin_is_unexpected() {
+        for st in [
+            FinWait1, FinWait2, Closing, TimeWait, LastAck, Closed, Listen,
+        ] {
+            assert_eq!(step(st, SendFin), Step::Unexpected { then: None }, "{st}");
+        }
+    }
+
+    #[test]
+    fn test_fin_reaching_no_connection_is_unexpected() {
+        for st in [Closed, Listen] {
+            assert_eq!(step(st, FIN), Step::Unexpected { then: None }, "{st}");
+        }
+        for st in [Closing, TimeWait, CloseWait, LastAck] {
+            assert_eq!(step(st, FIN), Step::Stay, "{st}: the peer resent its FIN");
+        }
+    }
+
+    // Tests for the TIME_WAIT state.
+    #[test]
+    fn test_time_wait_ends_only_from_time_wait() {
+        for st in ALL {
+            let expected = if st == TimeWait {
+                Step::Go(Closed)
+            } else {
+                Step::Unexpected { then: None }
+            };
+            assert_eq!(step(st, TimeWaitEnds), expected, "{st}");
+        }
     }
 }

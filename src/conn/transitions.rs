@@ -333,7 +333,11 @@ impl Connection {
                 .zip(self.dirs[r].highest_ack)
                 .is_some_and(|(isn, a)| a > isn)
         {
-            self.go(s, Event::RecvAckOfSyn, ts, at, false);
+            let ack = Event::RecvAck {
+                of_syn: true,
+                of_fin: false,
+            };
+            self.go(s, ack, ts, at, false);
         }
     }
 
@@ -372,16 +376,14 @@ impl Connection {
     }
 
     fn on_ack_received(&mut self, r: Side, seg: &Segment, ts: Timestamp, frame: u64) {
-        let at = Some(frame);
-        if self.dirs[r].isn.is_some_and(|isn| seg.ack > isn) {
-            self.go(r, Event::RecvAckOfSyn, ts, at, false);
-        }
         // A FIN+ACK that acks our FIN passes through FIN_WAIT_2 on the same segment: RFC 9293
         // §3.10.7.4 processes the ACK ("enter FIN-WAIT-2 and continue") before the FIN, and so
         // does Linux (tcp_rcv_state_process, then tcp_fin). SPEC.md's table folds the two.
-        if self.dirs[r].fin_seq.is_some_and(|fs| seg.ack > fs) {
-            self.go(r, Event::RecvAckOfFin, ts, at, false);
-        }
+        let ack = Event::RecvAck {
+            of_syn: self.dirs[r].isn.is_some_and(|isn| seg.ack > isn),
+            of_fin: self.dirs[r].fin_seq.is_some_and(|fs| seg.ack > fs),
+        };
+        self.go(r, ack, ts, Some(frame), false);
     }
 
     fn on_fin_received(&mut self, r: Side, seg: &Segment, ts: Timestamp, frame: u64) {
@@ -392,12 +394,13 @@ impl Connection {
         match self.ends[r].state {
             // SPEC.md §2: ESTABLISHED → CLOSE_WAIT is proved by the receiver's ACK of the FIN.
             State::Established | State::SynReceived | State::SynSent => self.pending_fin[r] = true,
-            State::FinWait1 | State::FinWait2 => {
+            // After a RST both ends are CLOSED; the FIN is recorded as a segment after the reset.
+            State::Closed if self.reset_seen => {}
+            _ => {
                 let acks_own_fin =
                     seg.flags.ack() && self.dirs[r].fin_seq.is_some_and(|fs| seg.ack > fs);
                 self.go(r, Event::RecvFin { acks_own_fin }, ts, Some(frame), false);
             }
-            _ => {}
         }
     }
 }
@@ -407,6 +410,7 @@ fn unexpected(state: State, event: Event) -> String {
     match (state, event) {
         (State::SynSent, Event::SendFin) => "sends FIN in SYN_SENT, before any SYN-ACK".into(),
         (st, Event::SendFin) => format!("sends FIN in {st}"),
+        (st, Event::RecvFin { .. }) => format!("a FIN reaches it in {st}"),
         (st, e) => format!("{e:?} in {st}"),
     }
 }

@@ -1,0 +1,241 @@
+//! The TIME-WAIT state, and what the tracker does around it.
+
+use crate::harness::*;
+
+// ---------------------------------------------------------------------------------------------
+// Tests for the TIME-WAIT state
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn time_wait_retransmitted_fin() {
+    // The client's last ACK (frame 7) was lost beyond the capture point: the server resends
+    // its FIN, which reaches the client in TIME_WAIT; the client acknowledges it again.
+    let mut cap = time_wait();
+    cap.at(360, Segment { ack: c(2), ..S_FIN });
+    cap.at(
+        361,
+        Segment {
+            seq: c(2),
+            ack: s(2),
+            ..C_ACK
+        },
+    );
+    let conn = cap.finish_one(1000);
+    assert_eq!(
+        events(&conn, EventKind::TimeWaitSegment).first(),
+        Some(&(Some(8), Some(S)))
+    );
+    assert_eq!(conn.dirs[S].stats.fin_retransmissions, 1);
+    assert_eq!(conn.dirs[S].stats.retransmissions, 1);
+    assert_eq!(
+        events(&conn, EventKind::FinRetransmission),
+        [(Some(8), Some(S))]
+    );
+    // TIME_WAIT is not restarted as a new state and nothing else changes.
+    assert_eq!(steps(&conn.ends[C]).last(), Some(&(TimeWait, Some(6))));
+    assert_eq!(conn.ends[C].transitions.len(), 5);
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
+}
+
+#[test]
+fn time_wait_expires_after_duration() {
+    // TIME_WAIT entered at 160 ms (frame 6); the capture ends 61 s later.
+    let conn = time_wait().finish_one(61_160);
+    let last = *conn.ends[C].transitions.last().unwrap();
+    assert_eq!((last.from, last.to), (TimeWait, Closed));
+    assert_eq!(last.frame, None);
+    assert!(last.inferred);
+    assert_eq!(last.ts, ts(60_160));
+    assert_eq!(conn.ends[C].state, Closed);
+    // It was held, even though it is over.
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
+}
+
+#[test]
+fn time_wait_still_held_at_capture_end() {
+    let conn = time_wait().finish_one(59_160);
+    assert_eq!(conn.ends[C].state, TimeWait);
+    assert_eq!(steps(&conn.ends[C]).last(), Some(&(TimeWait, Some(6))));
+    assert_eq!(
+        conn.summary().time_wait_holder.map(|p| p.name()),
+        Some("client")
+    );
+}
+
+#[test]
+fn time_wait_expired_new_syn_is_new_connection() {
+    // 70 s after TIME_WAIT began, the client reuses its port with a fresh ISN.
+    let mut cap = time_wait();
+    cap.at(
+        70_160,
+        Segment {
+            seq: SeqNumber(0x0000_2000),
+            ..C_SYN
+        },
+    );
+    let conns = cap.finish(71_000);
+    assert_eq!(conns.len(), 2);
+    let (old, new) = (&conns[0], &conns[1]);
+    let last = *old.ends[C].transitions.last().unwrap();
+    assert_eq!((last.from, last.to, last.frame), (TimeWait, Closed, None));
+    assert!(last.inferred);
+    assert_eq!(last.ts, ts(60_160));
+    assert!(old.reused_by.is_none());
+    assert!(new.reuse.is_none());
+    assert_eq!(steps(&new.ends[C]), [(SynSent, Some(8))]);
+}
+
+/// The server holds TIME_WAIT (frame 6, 151 ms); 1 s later the client sends `syn` (frame 8),
+/// and the server answers with a SYN-ACK (frame 9) and the client ACKs (frame 10) if `accept`.
+fn reuse_of_server_time_wait(
+    client_tsval: Option<u32>,
+    syn: Segment,
+    accept: bool,
+) -> (Connection, Connection) {
+    let mut cap = server_time_wait(client_tsval);
+    let f8 = cap.at(1151, syn);
+    assert_eq!(f8, 8);
+    if accept {
+        const NEW_SERVER_ISN: SeqNumber = SeqNumber(0x5000_0000);
+        cap.at(
+            1200,
+            Segment {
+                seq: NEW_SERVER_ISN,
+                ack: syn.seq + 1,
+                ..S_SYN_ACK
+            },
+        );
+        cap.at(
+            1201,
+            Segment {
+                seq: syn.seq + 1,
+                ack: NEW_SERVER_ISN + 1,
+                ..C_ACK
+            },
+        );
+    }
+    let mut conns = cap.finish(2000);
+    assert_eq!(conns.len(), 2, "the SYN starts a second incarnation");
+    let new = conns.pop().unwrap();
+    let old = conns.pop().unwrap();
+    // The old incarnation's holder left TIME_WAIT at the new SYN's frame.
+    assert_eq!(old.reused_by, Some((new.id, ts(1151), 8)));
+    let last = *old.ends[S].transitions.last().unwrap();
+    assert_eq!(
+        (last.from, last.to, last.frame, last.inferred),
+        (TimeWait, Closed, Some(8), false)
+    );
+    assert_eq!(last.ts, ts(1151));
+    assert_eq!(events(&old, EventKind::Reuse).len(), 1);
+    let reuse = new.reuse.as_ref().expect("the reuse is recorded");
+    assert_eq!(reuse.previous, old.id);
+    assert_eq!(reuse.holder, S);
+    assert_eq!(reuse.holder_addr, SERVER);
+    assert!(
+        (reuse.held_for_s - 1.0).abs() < 1e-6,
+        "{}",
+        reuse.held_for_s
+    );
+    assert_eq!(events(&new, EventKind::Reuse), [(Some(8), Some(C))]);
+    (old, new)
+}
+
+#[test]
+fn time_wait_syn_reuse_isn_above_is_acceptable() {
+    // The old client's last sequence number is c(2) = 0xFFFF_FF02; 0x0000_2000 is above it
+    // on the circle although below it as a raw u32.
+    let syn = Segment {
+        seq: SeqNumber(0x0000_2000),
+        ..C_SYN
+    };
+    let (_, new) = reuse_of_server_time_wait(None, syn, true);
+    let reuse = new.reuse.as_ref().unwrap();
+    assert!(reuse.acceptable, "{}", reuse.reason);
+    assert_eq!(reuse.outcome, "accepted (SYN-ACK)");
+    assert_eq!(
+        steps(&new.ends[C]),
+        [(SynSent, Some(8)), (Established, Some(10))]
+    );
+    assert_eq!(
+        steps(&new.ends[S]),
+        [(SynReceived, Some(9)), (Established, Some(10))]
+    );
+    assert!(new.handshake.valid());
+}
+
+#[test]
+fn time_wait_syn_reuse_isn_below_is_not_acceptable() {
+    let syn = Segment {
+        seq: SeqNumber(0xFFFF_0000),
+        ..C_SYN
+    };
+    let (_, new) = reuse_of_server_time_wait(None, syn, false);
+    let reuse = new.reuse.as_ref().unwrap();
+    assert!(!reuse.acceptable, "{}", reuse.reason);
+    assert_eq!(reuse.outcome, "no answer in the capture");
+}
+
+#[test]
+fn time_wait_syn_reuse_tsval_greater_is_acceptable() {
+    // RFC 6191: with timestamps the TSval decides, even for an ISN below the old sequence.
+    let syn = with_tsval(
+        Segment {
+            seq: SeqNumber(0xFFFF_0000),
+            ..C_SYN
+        },
+        2000,
+    );
+    let (_, new) = reuse_of_server_time_wait(Some(1000), syn, true);
+    let reuse = new.reuse.as_ref().unwrap();
+    assert!(reuse.acceptable, "{}", reuse.reason);
+}
+
+#[test]
+fn time_wait_syn_reuse_tsval_not_greater_is_not_acceptable() {
+    let syn = with_tsval(
+        Segment {
+            seq: SeqNumber(0x0000_2000),
+            ..C_SYN
+        },
+        900,
+    );
+    let (_, new) = reuse_of_server_time_wait(Some(1000), syn, false);
+    let reuse = new.reuse.as_ref().unwrap();
+    assert!(!reuse.acceptable, "{}", reuse.reason);
+}
+
+/// Events stop at `MAX_EVENTS` a connection; the rest are counted, never lost: here one data
+/// segment resent 400 times, each resend a retransmission event.
+#[test]
+fn events_beyond_the_cap_are_counted_not_kept() {
+    use tcpflow_audit::conn::MAX_EVENTS;
+    let data = Segment {
+        flags: PSH_ACK,
+        payload_len: 100,
+        ..CLIENT_SEG
+    };
+    let uncapped = {
+        let mut cap = established();
+        cap.at(100, data);
+        cap.finish_one(1000).events.len()
+    };
+    let mut cap = established();
+    cap.at(100, data);
+    for i in 0..400 {
+        cap.at(1000 + i * 1000, data);
+    }
+    let conn = cap.finish_one(500_000);
+    assert_eq!(conn.dirs[C].stats.retransmissions, 400);
+    assert_eq!(conn.events.len(), MAX_EVENTS);
+    assert_eq!(
+        conn.events.len() + conn.events.dropped() as usize,
+        uncapped + 400
+    );
+    assert!(conn.events.anomaly_count() >= 400);
+}
