@@ -13,18 +13,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
-use pcap_parser::pcapng::Block;
-use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{LegacyPcapReader, Linktype, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::Linktype;
+
+mod records;
 
 use crate::time::Timestamp;
 
+use records::read_records;
+
 /// Initial reader buffer; grown (up to [`MAX_BUFFER`]) for records that do not fit.
-const INITIAL_BUFFER: usize = 1 << 18;
+pub(crate) const INITIAL_BUFFER: usize = 1 << 18;
 /// The block type of a pcapng section header, the first four bytes of a pcapng file.
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 /// The largest record we are willing to hold. A record claiming more is damage, not data.
-const MAX_BUFFER: usize = 1 << 28;
+pub(crate) const MAX_BUFFER: usize = 1 << 28;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -122,14 +124,6 @@ impl fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
-#[derive(Clone, Copy)]
-struct Interface {
-    link_type: Linktype,
-    /// Timestamp units per second.
-    resolution: u64,
-    offset_secs: i64,
-}
-
 /// Read every frame of `input`, calling `on_frame` for each in file order, until the input ends
 /// or `on_frame` breaks.
 pub fn read_capture(
@@ -204,7 +198,7 @@ fn peek(
     Ok((prefix, chained))
 }
 
-fn check_magic(prefix: &[u8], file: &str) -> Result<(), CaptureError> {
+pub(crate) fn check_magic(prefix: &[u8], file: &str) -> Result<(), CaptureError> {
     const MAGICS: [[u8; 4]; 5] = [
         [0xd4, 0xc3, 0xb2, 0xa1], // pcap, little-endian, µs
         [0xa1, 0xb2, 0xc3, 0xd4], // pcap, big-endian, µs
@@ -253,7 +247,7 @@ fn header_len(prefix: &[u8]) -> usize {
 /// come down a pipe are analysed as they arrive rather than when a buffer is full.
 /// A read error (a gzip stream cut short, an I/O error) ends the input like an end of file;
 /// the error is kept so the reader can warn that the capture was analysed up to there.
-struct FillingReader {
+pub(crate) struct FillingReader {
     inner: Box<dyn Read + Send>,
     /// Bytes still to deliver by filling.
     fill_first: usize,
@@ -283,355 +277,5 @@ impl Read for FillingReader {
         }
         self.fill_first = self.fill_first.saturating_sub(filled);
         Ok(filled)
-    }
-}
-
-/// What to do after a reader error, decided while the error still borrows the buffer.
-enum Step {
-    Refill,
-    Grow,
-    Stop(Option<String>),
-}
-
-fn read_records(
-    filling: FillingReader,
-    pcapng: bool,
-    info: &mut CaptureInfo,
-    on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
-) -> Result<(), CaptureError> {
-    let file = info.file.clone();
-    let read_error = Arc::clone(&filling.error);
-    // The readers' constructors read once, and that read must hold the whole file header
-    // (`FillingReader` sees to it); `create_reader` would read a second time, which on a pipe
-    // blocks until more records come.
-    let created = if pcapng {
-        PcapNGReader::new(INITIAL_BUFFER, filling)
-            .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
-    } else {
-        LegacyPcapReader::new(INITIAL_BUFFER, filling)
-            .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
-    };
-    let mut reader = match created {
-        Ok(r) => r,
-        Err(PcapError::Eof) => return Err(CaptureError::Empty { file }),
-        Err(e) => {
-            return Err(CaptureError::Unreadable {
-                file,
-                reason: describe(&e),
-            });
-        }
-    };
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut legacy: Option<Interface> = None;
-    let mut last_ts = Timestamp::ZERO;
-    let mut capacity = INITIAL_BUFFER;
-    let mut warned_bad_interface = false;
-
-    loop {
-        let step = match reader.next() {
-            Ok((offset, block)) => {
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => {
-                        if h.version_major != 2 {
-                            return Err(CaptureError::Unreadable {
-                                file,
-                                reason: format!(
-                                    "pcap version {}.{} is not supported (only 2.x exists)",
-                                    h.version_major, h.version_minor
-                                ),
-                            });
-                        }
-                        info.format = "pcap";
-                        info.big_endian = h.is_bigendian();
-                        let nanos = h.is_nanosecond_precision();
-                        info.ts_digits = if nanos { 9 } else { 6 };
-                        info.interfaces = 1;
-                        info.sections = 1;
-                        legacy = Some(Interface {
-                            link_type: h.network,
-                            resolution: if nanos { 1_000_000_000 } else { 1_000_000 },
-                            offset_secs: 0,
-                        });
-                    }
-                    PcapBlockOwned::Legacy(b) => {
-                        let iface = legacy.unwrap_or(Interface {
-                            link_type: Linktype::ETHERNET,
-                            resolution: 1_000_000,
-                            offset_secs: 0,
-                        });
-                        let frac = i64::from(b.ts_usec) * (1_000_000_000 / iface.resolution as i64);
-                        last_ts = Timestamp::from_secs_nanos(i64::from(b.ts_sec), frac);
-                        info.frames += 1;
-                        let flow = on_frame(&Frame {
-                            number: info.frames,
-                            ts: last_ts,
-                            link_type: Some(iface.link_type),
-                            data: b.data,
-                            orig_len: b.origlen,
-                            ts_digits: info.shown_digits(),
-                        });
-                        if flow.is_break() {
-                            break;
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(shb)) if shb.major_version != 1 => {
-                        let reason = format!(
-                            "pcapng section header version {}.{} is not supported",
-                            shb.major_version, shb.minor_version
-                        );
-                        if info.frames == 0 {
-                            return Err(CaptureError::Unreadable { file, reason });
-                        }
-                        info.warnings.push(format!(
-                            "{reason} (section {}); analysed up to there",
-                            info.sections + 1
-                        ));
-                        break;
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                        info.format = "pcapng";
-                        info.sections += 1;
-                        info.big_endian = shb.big_endian();
-                        interfaces.clear();
-                    }
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        info.interfaces += 1;
-                        let resolution = match ts_resolution(idb.if_tsresol) {
-                            Some(r) if r > 0 => r,
-                            _ => {
-                                info.warnings.push(format!(
-                                    "interface {} has an invalid if_tsresol ({}); microseconds assumed",
-                                    interfaces.len(),
-                                    idb.if_tsresol
-                                ));
-                                1_000_000
-                            }
-                        };
-                        info.ts_digits = info.ts_digits.max(digits_for(resolution));
-                        interfaces.push(Interface {
-                            link_type: idb.linktype,
-                            resolution,
-                            offset_secs: ts_offset(&idb.options, info.big_endian),
-                        });
-                    }
-                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        info.frames += 1;
-                        let iface = interfaces.get(epb.if_id as usize).copied();
-                        if iface.is_none() && !warned_bad_interface {
-                            warned_bad_interface = true;
-                            info.warnings.push(format!(
-                                "frame {} names interface {} but the section describes {}; such frames are skipped",
-                                info.frames,
-                                epb.if_id,
-                                interfaces.len()
-                            ));
-                        }
-                        if let Some(i) = iface {
-                            last_ts = ng_timestamp(epb.ts_high, epb.ts_low, i);
-                        }
-                        let caplen = (epb.caplen as usize).min(epb.data.len());
-                        let flow = on_frame(&Frame {
-                            number: info.frames,
-                            ts: last_ts,
-                            link_type: iface.map(|i| i.link_type),
-                            data: &epb.data[..caplen],
-                            orig_len: epb.origlen,
-                            ts_digits: info.shown_digits(),
-                        });
-                        if flow.is_break() {
-                            break;
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                        // A simple packet block has no timestamp and belongs to interface 0.
-                        info.frames += 1;
-                        let iface = interfaces.first().copied();
-                        let caplen = (spb.origlen as usize).min(spb.data.len());
-                        let flow = on_frame(&Frame {
-                            number: info.frames,
-                            ts: last_ts,
-                            link_type: iface.map(|i| i.link_type),
-                            data: &spb.data[..caplen],
-                            orig_len: spb.origlen,
-                            ts_digits: info.shown_digits(),
-                        });
-                        if flow.is_break() {
-                            break;
-                        }
-                    }
-                    PcapBlockOwned::NG(_) => {}
-                }
-                reader.consume(offset);
-                continue;
-            }
-            Err(PcapError::Eof) => Step::Stop(None),
-            Err(PcapError::Incomplete(_)) => Step::Refill,
-            Err(PcapError::BufferTooSmall) => Step::Grow,
-            Err(PcapError::UnexpectedEof) => Step::Stop(Some(format!(
-                "the capture is cut short in the middle of a record after frame {}; analysed up to the cut",
-                info.frames
-            ))),
-            Err(e) => Step::Stop(Some(format!(
-                "unreadable data after frame {} ({}); analysed up to there",
-                info.frames,
-                describe(&e)
-            ))),
-        };
-        match step {
-            Step::Refill => {
-                if reader.refill().is_err() {
-                    info.warnings
-                        .push(format!("read error after frame {}", info.frames));
-                    break;
-                }
-            }
-            Step::Grow => {
-                if capacity >= MAX_BUFFER {
-                    info.warnings.push(format!(
-                        "record after frame {} claims more than {} MiB; the rest of the file is skipped",
-                        info.frames,
-                        MAX_BUFFER >> 20
-                    ));
-                    break;
-                }
-                capacity *= 2;
-                reader.grow(capacity);
-                if reader.refill().is_err() {
-                    info.warnings
-                        .push(format!("read error after frame {}", info.frames));
-                    break;
-                }
-            }
-            Step::Stop(warning) => {
-                info.warnings.extend(warning);
-                break;
-            }
-        }
-    }
-    if let Some(e) = read_error.lock().ok().and_then(|mut slot| slot.take()) {
-        info.warnings.push(format!(
-            "reading stopped after frame {} ({e}); analysed up to there",
-            info.frames
-        ));
-    }
-    if info.frames == 0 && !info.warnings.is_empty() {
-        let reason = info
-            .warnings
-            .join("; ")
-            .replace("; analysed up to there", "")
-            .replace("; analysed up to the cut", "");
-        return Err(CaptureError::Unreadable { file, reason });
-    }
-    info.ts_digits = info.shown_digits();
-    Ok(())
-}
-
-/// The `if_tsoffset` option (code 14, 8 bytes) in the section's byte order. pcap-parser's own
-/// field reads it little-endian even in big-endian sections.
-fn ts_offset(options: &[pcap_parser::PcapNGOption], big_endian: bool) -> i64 {
-    options
-        .iter()
-        .find(|o| o.code.0 == 14 && o.len == 8)
-        .and_then(|o| o.value().get(..8))
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, |b| {
-            if big_endian {
-                i64::from_be_bytes(b)
-            } else {
-                i64::from_le_bytes(b)
-            }
-        })
-}
-
-/// Units per second of a pcapng `if_tsresol`: 10^-n, or 2^-n when the top bit is set.
-/// (pcap-parser's own helper rejects every base-2 value: it range-checks the byte with the flag.)
-fn ts_resolution(tsresol: u8) -> Option<u64> {
-    let exp = u32::from(tsresol & 0x7f);
-    if tsresol & 0x80 != 0 {
-        (exp <= 63).then(|| 1u64 << exp)
-    } else {
-        (exp <= 19).then(|| 10u64.pow(exp))
-    }
-}
-
-fn ng_timestamp(high: u32, low: u32, iface: Interface) -> Timestamp {
-    let units = (u128::from(high) << 32) | u128::from(low);
-    let res = u128::from(iface.resolution);
-    let secs = (units / res) as i64;
-    let nanos = ((units % res) * 1_000_000_000 / res) as i64;
-    Timestamp::from_secs_nanos(secs.saturating_add(iface.offset_secs), nanos)
-}
-
-/// Decimal digits needed to show a timestamp of `resolution` units per second.
-fn digits_for(resolution: u64) -> u8 {
-    let mut digits = 0u8;
-    let mut r = 1u64;
-    while r < resolution && digits < 9 {
-        r = r.saturating_mul(10);
-        digits += 1;
-    }
-    digits
-}
-
-fn describe<I: AsRef<[u8]>>(e: &PcapError<I>) -> String {
-    match e {
-        PcapError::Eof => "end of file".into(),
-        PcapError::BufferTooSmall => "record larger than the buffer".into(),
-        PcapError::UnexpectedEof => "unexpected end of file".into(),
-        PcapError::ReadError => "read error".into(),
-        PcapError::Incomplete(n) => format!("incomplete record ({n} more bytes needed)"),
-        PcapError::HeaderNotRecognized => "file header not recognised".into(),
-        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
-            format!("malformed block ({kind:?})")
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_2_and_base_10_resolutions() {
-        assert_eq!(ts_resolution(6), Some(1_000_000));
-        assert_eq!(ts_resolution(9), Some(1_000_000_000));
-        assert_eq!(ts_resolution(0x88), Some(256));
-        assert_eq!(ts_resolution(0x94), Some(1 << 20));
-        assert_eq!(ts_resolution(20), None);
-    }
-
-    #[test]
-    fn digits_for_resolutions() {
-        assert_eq!(digits_for(1_000_000), 6);
-        assert_eq!(digits_for(1_000_000_000), 9);
-        assert_eq!(digits_for(256), 3);
-        assert_eq!(digits_for(1), 0);
-    }
-
-    #[test]
-    fn ng_timestamps_apply_resolution_and_offset() {
-        let iface = Interface {
-            link_type: Linktype::ETHERNET,
-            resolution: 1_000_000_000,
-            offset_secs: 100,
-        };
-        let units: u64 = 1_500_000_000; // 1.5 s in ns
-        let ts = ng_timestamp((units >> 32) as u32, units as u32, iface);
-        assert_eq!(ts, Timestamp::from_secs_nanos(101, 500_000_000));
-        let base2 = Interface {
-            link_type: Linktype::ETHERNET,
-            resolution: 256,
-            offset_secs: 0,
-        };
-        assert_eq!(
-            ng_timestamp(0, 384, base2),
-            Timestamp::from_secs_nanos(1, 500_000_000)
-        );
-    }
-
-    #[test]
-    fn rejects_text_with_its_first_bytes() {
-        let err = check_magic(b"HTTP/1.1 200", "x").unwrap_err();
-        assert!(err.to_string().contains("48 54 54 50"), "{err}");
     }
 }

@@ -4,17 +4,19 @@
 //! TCP payload length always comes from the IP length fields (SPEC.md §1), with the frame's
 //! original length as the fallback where the IP header leaves it out (BIG TCP, TSO captures).
 
+mod ip;
+mod link;
 pub mod segment;
+mod tcp;
+
+pub use tcp::parse_options;
 
 use std::fmt;
-use std::net::SocketAddr;
 
-use etherparse::{IpNumber, LaxIpSlice, LenSource};
 use pcap_parser::Linktype;
 
 use crate::capture::Frame;
-use crate::decode::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
-use crate::seq::SeqNumber;
+use crate::decode::segment::Segment;
 
 /// Why a frame is not a TCP segment. Each frame gets exactly one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -63,7 +65,7 @@ impl fmt::Display for SkipReason {
     }
 }
 
-fn ether_type_name(et: u16) -> String {
+pub(crate) fn ether_type_name(et: u16) -> String {
     match et {
         0x0806 => "ARP".into(),
         0x8035 => "RARP".into(),
@@ -75,7 +77,7 @@ fn ether_type_name(et: u16) -> String {
     }
 }
 
-fn ip_protocol_name(p: u8) -> String {
+pub(crate) fn ip_protocol_name(p: u8) -> String {
     match p {
         1 => "ICMP".into(),
         2 => "IGMP".into(),
@@ -90,241 +92,28 @@ fn ip_protocol_name(p: u8) -> String {
 
 pub type Decoded = Result<Segment, SkipReason>;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub(crate) const ETHERTYPE_IPV4: u16 = 0x0800;
+pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// GTP-U carries user IP packets over UDP (3GPP TS 29.281); one level is opened.
-const GTP_U_PORT: u16 = 2152;
+pub(crate) const GTP_U_PORT: u16 = 2152;
 
 pub fn decode(frame: &Frame) -> Decoded {
     let Some(link) = frame.link_type else {
         return Err(SkipReason::BadInterface);
     };
-    let ip = link_payload(link, frame.data)?;
-    decode_ip(frame, ip, true)
+    let ip = link::link_payload(link, frame.data)?;
+    ip::decode_ip(frame, ip, true)
 }
 
-/// Strip the link layer, returning the IP packet.
-fn link_payload(link: Linktype, data: &[u8]) -> Result<&[u8], SkipReason> {
-    const TOO_SHORT: SkipReason = SkipReason::Malformed("frame shorter than its link header");
-    match link.0 {
-        // EN10MB, with 802.1Q / 802.1ad / QinQ tags
-        1 => {
-            let mut ether_type = be16(data, 12).ok_or(TOO_SHORT)?;
-            let mut offset = 14;
-            while matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
-                ether_type = be16(data, offset + 2).ok_or(TOO_SHORT)?;
-                offset += 4;
-            }
-            by_ether_type(ether_type, &data[offset..])
-        }
-        // LINUX_SLL: the protocol is the last field of the 16-byte header.
-        113 => by_ether_type(
-            be16(data, 14).ok_or(TOO_SHORT)?,
-            data.get(16..).ok_or(TOO_SHORT)?,
-        ),
-        // LINUX_SLL2: the protocol is the first field of the 20-byte header.
-        276 => by_ether_type(
-            be16(data, 0).ok_or(TOO_SHORT)?,
-            data.get(20..).ok_or(TOO_SHORT)?,
-        ),
-        // NULL (host byte order) and LOOP (network byte order): a 4-byte address family.
-        0 | 108 => {
-            let family = data.get(..4).ok_or(TOO_SHORT)?;
-            let af = if family[0] == 0 && family[1] == 0 {
-                family[3]
-            } else {
-                family[0]
-            };
-            match af {
-                2 | 10 | 24 | 28 | 30 => Ok(&data[4..]),
-                _ => Err(SkipReason::NonIp(u16::from(af))),
-            }
-        }
-        // RAW (101, and 12/14 on some BSDs), IPV4 (228), IPV6 (229)
-        12 | 14 | 101 | 228 | 229 => Ok(data),
-        other => Err(SkipReason::UnsupportedLinkType(other)),
-    }
-}
-
-fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<&[u8], SkipReason> {
-    match ether_type {
-        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Ok(payload),
-        other => Err(SkipReason::NonIp(other)),
-    }
-}
-
-fn decode_ip<'a>(frame: &Frame<'a>, ip: &'a [u8], open_tunnels: bool) -> Decoded {
-    let (slice, _ext_err) =
-        LaxIpSlice::from_slice(ip).map_err(|_| SkipReason::Malformed("bad IP header"))?;
-    let payload = slice.payload();
-    if payload.fragmented {
-        return Err(SkipReason::IpFragment);
-    }
-    let (src_ip, dst_ip) = (slice.source_addr(), slice.destination_addr());
-    if payload.ip_number == IpNumber::UDP {
-        if open_tunnels && let Some(inner) = gtp_u_payload(payload.payload) {
-            return decode_ip(frame, inner, false);
-        }
-        return Err(SkipReason::NonTcp(17));
-    }
-    if payload.ip_number != IpNumber::TCP {
-        return Err(SkipReason::NonTcp(payload.ip_number.0));
-    }
-
-    // Length of the IP payload on the wire.
-    let declared = if payload.incomplete {
-        match &slice {
-            LaxIpSlice::Ipv4(v4) => {
-                let h = v4.header();
-                let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
-                usize::from(h.total_len()).saturating_sub(h.slice().len() + auth)
-            }
-            LaxIpSlice::Ipv6(v6) => usize::from(v6.header().payload_length())
-                .saturating_sub(v6.extensions().slice().len()),
-        }
-    } else if payload.len_source == LenSource::Slice {
-        // The IP header gives no length (IPv4 total length 0, IPv6 jumbogram): use the frame's
-        // original length.
-        let offset = payload.payload.as_ptr() as usize - frame.data.as_ptr() as usize;
-        (frame.orig_len as usize)
-            .saturating_sub(offset)
-            .max(payload.payload.len())
-    } else {
-        payload.payload.len()
-    };
-    decode_tcp(payload.payload, declared, src_ip, dst_ip)
-}
-
-fn decode_tcp(
-    t: &[u8],
-    declared: usize,
-    src_ip: std::net::IpAddr,
-    dst_ip: std::net::IpAddr,
-) -> Decoded {
-    if t.len() < 20 {
-        return Err(if declared >= 20 {
-            SkipReason::Truncated
-        } else {
-            SkipReason::Malformed("IP payload shorter than a TCP header")
-        });
-    }
-    let header_len = usize::from(t[12] >> 4) * 4;
-    if header_len < 20 {
-        return Err(SkipReason::Malformed("TCP data offset below 5"));
-    }
-    if header_len > declared {
-        return Err(SkipReason::Malformed(
-            "TCP header longer than the IP payload",
-        ));
-    }
-    let captured_options = &t[20..header_len.min(t.len())];
-    let mut options = parse_options(captured_options);
-    if header_len > t.len() {
-        options.incomplete = true;
-    }
-    Ok(Segment {
-        src: SocketAddr::new(src_ip, u16::from_be_bytes([t[0], t[1]])),
-        dst: SocketAddr::new(dst_ip, u16::from_be_bytes([t[2], t[3]])),
-        seq: SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
-        ack: SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
-        flags: TcpFlags(t[13]),
-        window: u16::from_be_bytes([t[14], t[15]]),
-        payload_len: (declared - header_len) as u32,
-        options,
-    })
-}
-
-/// Parse the options this tool uses; stop quietly at the first malformed or cut option.
-pub fn parse_options(mut b: &[u8]) -> TcpOptions {
-    let mut o = TcpOptions::default();
-    while let Some(&kind) = b.first() {
-        match kind {
-            0 => break,
-            1 => {
-                b = &b[1..];
-                continue;
-            }
-            _ => {}
-        }
-        let Some(&len) = b.get(1) else {
-            o.incomplete = true;
-            break;
-        };
-        let len = usize::from(len);
-        if len < 2 || len > b.len() {
-            o.incomplete = true;
-            break;
-        }
-        let body = &b[2..len];
-        match (kind, body.len()) {
-            (2, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
-            (3, 1) => o.window_scale = Some(body[0]),
-            (4, 0) => o.sack_permitted = true,
-            (5, n) if n % 8 == 0 => {
-                // At most four blocks fit in 40 option bytes, but a caller may pass more bytes,
-                // and a segment may carry several SACK options: keep the first four blocks.
-                let room = o.sack.len() - usize::from(o.sack_count);
-                for chunk in body.chunks_exact(8).take(room) {
-                    o.sack[usize::from(o.sack_count)] = SackBlock {
-                        left: SeqNumber(u32::from_be_bytes([
-                            chunk[0], chunk[1], chunk[2], chunk[3],
-                        ])),
-                        right: SeqNumber(u32::from_be_bytes([
-                            chunk[4], chunk[5], chunk[6], chunk[7],
-                        ])),
-                    };
-                    o.sack_count += 1;
-                }
-            }
-            (8, 8) => {
-                o.timestamps = Some((
-                    u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
-                    u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
-                ))
-            }
-            _ => {}
-        }
-        b = &b[len..];
-    }
-    o
-}
-
-/// The IP packet inside a GTP-U G-PDU, if `udp` is one.
-fn gtp_u_payload(udp: &[u8]) -> Option<&[u8]> {
-    let (sport, dport) = (be16(udp, 0)?, be16(udp, 2)?);
-    if sport != GTP_U_PORT && dport != GTP_U_PORT {
-        return None;
-    }
-    let gtp = udp.get(8..)?;
-    let flags = *gtp.first()?;
-    // Version 1, protocol type GTP, message type 255 (G-PDU).
-    if flags >> 5 != 1 || flags & 0x10 == 0 || *gtp.get(1)? != 0xff {
-        return None;
-    }
-    let mut offset = 8;
-    if flags & 0x07 != 0 {
-        let mut next_ext = *gtp.get(11)?;
-        offset = 12;
-        while next_ext != 0 {
-            let units = usize::from(*gtp.get(offset)?);
-            if units == 0 {
-                return None;
-            }
-            offset += units * 4;
-            next_ext = *gtp.get(offset - 1)?;
-        }
-    }
-    let inner = gtp.get(offset..)?;
-    matches!(inner.first()? >> 4, 4 | 6).then_some(inner)
-}
-
-fn be16(data: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::segment::SackBlock;
+    use crate::seq::SeqNumber;
 
     #[test]
     fn parse_options_never_panics_past_40_bytes() {

@@ -1,0 +1,84 @@
+//! The link layer: Ethernet (802.1Q, 802.1ad and QinQ tags), Linux cooked SLL and SLL2, raw IP,
+//! BSD loopback; and one level of GTP-U tunnel inside UDP.
+
+use pcap_parser::Linktype;
+
+use crate::decode::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, GTP_U_PORT, SkipReason, be16};
+
+/// Strip the link layer, returning the IP packet.
+pub(super) fn link_payload(link: Linktype, data: &[u8]) -> Result<&[u8], SkipReason> {
+    const TOO_SHORT: SkipReason = SkipReason::Malformed("frame shorter than its link header");
+    match link.0 {
+        // EN10MB, with 802.1Q / 802.1ad / QinQ tags
+        1 => {
+            let mut ether_type = be16(data, 12).ok_or(TOO_SHORT)?;
+            let mut offset = 14;
+            while matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+                ether_type = be16(data, offset + 2).ok_or(TOO_SHORT)?;
+                offset += 4;
+            }
+            by_ether_type(ether_type, &data[offset..])
+        }
+        // LINUX_SLL: the protocol is the last field of the 16-byte header.
+        113 => by_ether_type(
+            be16(data, 14).ok_or(TOO_SHORT)?,
+            data.get(16..).ok_or(TOO_SHORT)?,
+        ),
+        // LINUX_SLL2: the protocol is the first field of the 20-byte header.
+        276 => by_ether_type(
+            be16(data, 0).ok_or(TOO_SHORT)?,
+            data.get(20..).ok_or(TOO_SHORT)?,
+        ),
+        // NULL (host byte order) and LOOP (network byte order): a 4-byte address family.
+        0 | 108 => {
+            let family = data.get(..4).ok_or(TOO_SHORT)?;
+            let af = if family[0] == 0 && family[1] == 0 {
+                family[3]
+            } else {
+                family[0]
+            };
+            match af {
+                2 | 10 | 24 | 28 | 30 => Ok(&data[4..]),
+                _ => Err(SkipReason::NonIp(u16::from(af))),
+            }
+        }
+        // RAW (101, and 12/14 on some BSDs), IPV4 (228), IPV6 (229)
+        12 | 14 | 101 | 228 | 229 => Ok(data),
+        other => Err(SkipReason::UnsupportedLinkType(other)),
+    }
+}
+
+fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<&[u8], SkipReason> {
+    match ether_type {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Ok(payload),
+        other => Err(SkipReason::NonIp(other)),
+    }
+}
+/// The IP packet inside a GTP-U G-PDU, if `udp` is one.
+pub(super) fn gtp_u_payload(udp: &[u8]) -> Option<&[u8]> {
+    let (sport, dport) = (be16(udp, 0)?, be16(udp, 2)?);
+    if sport != GTP_U_PORT && dport != GTP_U_PORT {
+        return None;
+    }
+    let gtp = udp.get(8..)?;
+    let flags = *gtp.first()?;
+    // Version 1, protocol type GTP, message type 255 (G-PDU).
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *gtp.get(1)? != 0xff {
+        return None;
+    }
+    let mut offset = 8;
+    if flags & 0x07 != 0 {
+        let mut next_ext = *gtp.get(11)?;
+        offset = 12;
+        while next_ext != 0 {
+            let units = usize::from(*gtp.get(offset)?);
+            if units == 0 {
+                return None;
+            }
+            offset += units * 4;
+            next_ext = *gtp.get(offset - 1)?;
+        }
+    }
+    let inner = gtp.get(offset..)?;
+    matches!(inner.first()? >> 4, 4 | 6).then_some(inner)
+}

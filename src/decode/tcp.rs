@@ -1,0 +1,101 @@
+//! The TCP header and the options this tool reads (MSS, window scale, SACK, timestamps).
+
+use std::net::SocketAddr;
+
+use crate::decode::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
+use crate::decode::{Decoded, SkipReason};
+use crate::seq::SeqNumber;
+
+pub(super) fn decode_tcp(
+    t: &[u8],
+    declared: usize,
+    src_ip: std::net::IpAddr,
+    dst_ip: std::net::IpAddr,
+) -> Decoded {
+    if t.len() < 20 {
+        return Err(if declared >= 20 {
+            SkipReason::Truncated
+        } else {
+            SkipReason::Malformed("IP payload shorter than a TCP header")
+        });
+    }
+    let header_len = usize::from(t[12] >> 4) * 4;
+    if header_len < 20 {
+        return Err(SkipReason::Malformed("TCP data offset below 5"));
+    }
+    if header_len > declared {
+        return Err(SkipReason::Malformed(
+            "TCP header longer than the IP payload",
+        ));
+    }
+    let captured_options = &t[20..header_len.min(t.len())];
+    let mut options = parse_options(captured_options);
+    if header_len > t.len() {
+        options.incomplete = true;
+    }
+    Ok(Segment {
+        src: SocketAddr::new(src_ip, u16::from_be_bytes([t[0], t[1]])),
+        dst: SocketAddr::new(dst_ip, u16::from_be_bytes([t[2], t[3]])),
+        seq: SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
+        ack: SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
+        flags: TcpFlags(t[13]),
+        window: u16::from_be_bytes([t[14], t[15]]),
+        payload_len: (declared - header_len) as u32,
+        options,
+    })
+}
+
+/// Parse the options this tool uses; stop quietly at the first malformed or cut option.
+pub fn parse_options(mut b: &[u8]) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    while let Some(&kind) = b.first() {
+        match kind {
+            0 => break,
+            1 => {
+                b = &b[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = b.get(1) else {
+            o.incomplete = true;
+            break;
+        };
+        let len = usize::from(len);
+        if len < 2 || len > b.len() {
+            o.incomplete = true;
+            break;
+        }
+        let body = &b[2..len];
+        match (kind, body.len()) {
+            (2, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+            (3, 1) => o.window_scale = Some(body[0]),
+            (4, 0) => o.sack_permitted = true,
+            (5, n) if n % 8 == 0 => {
+                // At most four blocks fit in 40 option bytes, but a caller may pass more bytes,
+                // and a segment may carry several SACK options: keep the first four blocks.
+                let room = o.sack.len() - usize::from(o.sack_count);
+                for chunk in body.chunks_exact(8).take(room) {
+                    o.sack[usize::from(o.sack_count)] = SackBlock {
+                        left: SeqNumber(u32::from_be_bytes([
+                            chunk[0], chunk[1], chunk[2], chunk[3],
+                        ])),
+                        right: SeqNumber(u32::from_be_bytes([
+                            chunk[4], chunk[5], chunk[6], chunk[7],
+                        ])),
+                    };
+                    o.sack_count += 1;
+                }
+            }
+            (8, 8) => {
+                o.timestamps = Some((
+                    u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                    u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                ))
+            }
+            _ => {}
+        }
+        b = &b[len..];
+    }
+    o
+}
