@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use flate2::read::MultiGzDecoder;
 use pcap_parser::Linktype;
 
-mod records;
+pub mod records;
 
 use crate::time::Timestamp;
 

@@ -4,10 +4,10 @@
 //! TCP payload length always comes from the IP length fields (SPEC.md §1), with the frame's
 //! original length as the fallback where the IP header leaves it out (BIG TCP, TSO captures).
 
-mod ip;
-mod link;
+pub mod ip;
+pub mod link;
 pub mod segment;
-mod tcp;
+pub mod tcp;
 
 pub use tcp::parse_options;
 
