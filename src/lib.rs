@@ -4,7 +4,8 @@
 //! [`capture`] (reading pcap/pcapng) → [`decode`] (link, IP, TCP into a [`segment::Segment`]) →
 //! [`tracker`] (4-tuples and their incarnations) → [`connection`] (per-endpoint [`state`] machines,
 //! handshake and close) with [`analysis`] (segment classes) and [`rtt`] → capture-wide
-//! [`time_wait`] and [`patterns`] → [`report`] (table, timeline, JSON). [`audit`] runs the pass.
+//! [`time_wait`] and [`patterns`] → [`report`] (table, timeline, JSON, HTML) and [`plot`] (SVG
+//! pictures). [`audit`] runs the pass.
 
 pub mod analysis;
 pub mod audit;
@@ -12,6 +13,7 @@ pub mod capture;
 pub mod connection;
 pub mod decode;
 pub mod patterns;
+pub mod plot;
 pub mod report;
 pub mod rtt;
 pub mod rules;

@@ -13,8 +13,9 @@ use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, Prog
 
 use cli::{Action, Cli, Format, Plan};
 use tcpflow_audit::audit::{Audit, Hooks, audit_with};
+use tcpflow_audit::capture::Input;
 use tcpflow_audit::connection::Connection;
-use tcpflow_audit::report::{csv, json, table, timeline};
+use tcpflow_audit::report::{csv, html, json, table, timeline};
 
 fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
@@ -34,13 +35,32 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let plan = match cli.into_action() {
+    let mut plan = match cli.into_action() {
         Ok(Action::Audit(plan)) => plan,
         Ok(Action::Print(text)) => return print(&text),
         Err(e) => {
             eprintln!("tcpflow-audit: {e:#}");
             return ExitCode::from(2);
         }
+    };
+    // The page's drawing pass reads the capture again: standard input is kept in a file.
+    let _spool = if plan.format == Format::Html
+        && plan.plot.is_none()
+        && plan.selection.ids.is_empty()
+        && matches!(plan.input, Input::Stdin)
+    {
+        match html::spool_stdin() {
+            Ok(spool) => {
+                plan.input = Input::Path(spool.path.clone());
+                Some(spool)
+            }
+            Err(e) => {
+                eprintln!("tcpflow-audit: cannot keep standard input for drawing: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
     };
     // jsonl writes each connection as it finishes, unless --top must see them all first.
     let streaming = plan.format == Format::Jsonl && plan.selection.top.is_none();
@@ -87,6 +107,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(kind) = plan.plot {
+        let id = plan.selection.ids.first().copied();
+        return match html::plot_svg(kind, &audit, id) {
+            Some(svg) => print(svg.as_bytes()),
+            None => {
+                eprintln!(
+                    "tcpflow-audit: plot: no connection {} in the capture",
+                    id.unwrap_or_default()
+                );
+                ExitCode::from(2)
+            }
+        };
+    }
     let selected = plan.selection.apply(&audit.connections);
     if !plan.quiet && plan.format != Format::Table {
         for w in &audit.capture.warnings {
@@ -186,6 +219,11 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
             for c in selected {
                 writeln!(out, "{}", csv::row(c, digits))?;
             }
+        }
+        Format::Html => {
+            let ids = &plan.selection.ids;
+            let graphs = html::graphs(&plan.input, plan.config.time_wait_s, a, selected, ids)?;
+            html::write_document(&mut out, a, selected, &graphs, !ids.is_empty())?;
         }
         Format::Table if plan.time_wait_only => {
             write!(out, "{}", table::summary(a))?;

@@ -1,6 +1,8 @@
 //! Reports: each output format is a writer over the finished [`Audit`](crate::audit::Audit).
 
 pub mod csv;
+pub mod graph_data;
+pub mod html;
 pub mod json;
 pub mod table;
 pub mod timeline;
