@@ -3,7 +3,7 @@
 //! [`crate::plot`]. Also the second pass that records the timelines of connections chosen only
 //! once the capture has been read (the ten with the most anomalies).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
 
@@ -217,9 +217,25 @@ pub fn record_timelines(
         .map(|c| &**c)
         .filter(|c| ids.contains(&c.id))
         .collect();
-    let key = |x: SocketAddr, y: SocketAddr| if x <= y { (x, y) } else { (y, x) };
-    let keys: HashSet<(SocketAddr, SocketAddr)> =
-        wanted.iter().map(|c| key(c.addrs[0], c.addrs[1])).collect();
+    // A few 4-tuples: compared in place, cheaper per segment than hashing two addresses.
+    let mut keys: Vec<[SocketAddr; 2]> = wanted.iter().map(|c| c.addrs).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // Most segments are turned away by their ports alone: one bit per port in use.
+    let mut ports = vec![0u64; 1024];
+    for k in &keys {
+        for a in k {
+            ports[usize::from(a.port() >> 6)] |= 1 << (a.port() & 63);
+        }
+    }
+    let port_wanted = |p: u16| ports[usize::from(p >> 6)] & (1 << (p & 63)) != 0;
+    let wanted_segment = |src: SocketAddr, dst: SocketAddr| {
+        port_wanted(src.port())
+            && port_wanted(dst.port())
+            && keys
+                .iter()
+                .any(|&[a, b]| (src == a && dst == b) || (src == b && dst == a))
+    };
     let mut tracker = Tracker::new(TimelineSelect::All, time_wait_s);
     let mut found: Vec<Box<Connection>> = Vec::new();
     let take = |c: Box<Connection>, found: &mut Vec<Box<Connection>>| {
@@ -237,7 +253,7 @@ pub fn record_timelines(
     if !keys.is_empty() {
         read_capture(input, &mut |frame| {
             if let Ok(seg) = decode(frame)
-                && keys.contains(&key(seg.src, seg.dst))
+                && wanted_segment(seg.src, seg.dst)
             {
                 tracker.on_segment(&seg, frame.ts, frame.number);
                 for c in tracker.drain_finished() {
