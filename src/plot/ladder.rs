@@ -147,7 +147,7 @@ pub fn render(g: &ConnGraph) -> String {
                 let anomalous = !s.marks.is_empty();
                 let _ = writeln!(
                     out,
-                    r##"<g class="seg{}" data-frame="{}"><title>{}</title><text class="t" x="10" y="{}">+{:.3} ms</text><text class="t" x="10" y="{}">frame {}</text><line x1="{}" y1="{}" x2="{}" y2="{}" marker-end="url(#{})"/><text class="lbl" x="{}" y="{}" text-anchor="middle">{}</text></g>"##,
+                    r##"<g class="lseg{}" data-frame="{}"><title>{}</title><text class="t" x="10" y="{}">+{:.3} ms</text><text class="t" x="10" y="{}">frame {}</text><line x1="{}" y1="{}" x2="{}" y2="{}" marker-end="url(#{})"/><text class="lbl" x="{}" y="{}" text-anchor="middle">{}</text></g>"##,
                     if anomalous { " anom" } else { "" },
                     s.frame,
                     esc(&describe(s, s.class_label)),

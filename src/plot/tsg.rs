@@ -100,11 +100,11 @@ pub fn mark_css() -> String {
     for k in MarkKind::ALL {
         let (_, c, filled) = style(k);
         if filled {
-            let _ = write!(css, ".{}{{fill:{}}}", k.class(), hex(c));
+            let _ = write!(css, ".tsg .{}{{fill:{}}}", k.class(), hex(c));
         } else {
             let _ = write!(
                 css,
-                ".{}{{fill:#fff;fill-opacity:.6;stroke:{};stroke-width:1.6}}",
+                ".tsg .{}{{fill:#fff;fill-opacity:.6;stroke:{};stroke-width:1.6}}",
                 k.class(),
                 hex(c)
             );
@@ -362,7 +362,7 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "<style>{}.seg{{stroke:{};stroke-width:1.6;fill:none}}.ackl{{stroke:{};stroke-width:1.2;fill:none}}.winl{{stroke:{};stroke-width:1.2;fill:none}}.sack{{stroke:{};stroke-width:2;fill:none;opacity:.7}}.lines path{{vector-effect:non-scaling-stroke}}</style>",
+        "<style>{}.tsg .seg{{stroke:{};stroke-width:1.6;fill:none}}.tsg .ackl{{stroke:{};stroke-width:1.2;fill:none}}.tsg .winl{{stroke:{};stroke-width:1.2;fill:none}}.tsg .sack{{stroke:{};stroke-width:2;fill:none;opacity:.7}}.tsg .lines path{{vector-effect:non-scaling-stroke}}</style>",
         mark_css(),
         hex(DATA),
         hex(ACK),
