@@ -7,6 +7,8 @@
 
 pub mod columns;
 pub mod csv;
+pub mod graph_data;
+pub mod html;
 pub mod json;
 pub mod table;
 pub mod timeline;
