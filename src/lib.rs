@@ -28,6 +28,7 @@ pub mod capture;
 pub mod conn;
 pub mod decode;
 pub mod events;
+pub mod fastmap;
 pub mod patterns;
 pub mod plot;
 pub mod report;
