@@ -465,7 +465,16 @@ fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
 
 /// One connection as a JSON line, flushed at once so a reader downstream sees it now.
 pub fn write_line(out: &mut dyn std::io::Write, c: &Connection, digits: u8) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, &ConnectionJson::new(c, digits))?;
-    writeln!(out)?;
-    out.flush()
+    LINE.with_borrow_mut(|buf| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits))?;
+        buf.push(b'\n');
+        out.write_all(buf)?;
+        out.flush()
+    })
+}
+
+thread_local! {
+    /// The buffer a JSON line is serialized into before it is written whole.
+    static LINE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
 }
