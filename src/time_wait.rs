@@ -376,8 +376,8 @@ fn diagnose_host(h: &HostTimeWait, duration_s: f64) -> Vec<String> {
         let share = f64::from(n) / f64::from(h.entered.max(1));
         let rate = h.rate_per_s * share;
         out.push(format!(
-            "Toward {peer} ({n} of its entries) each TIME_WAIT socket keeps one of its ephemeral ports busy: at {rate:.1}/s it needs about {:.0} ports, {:.1}% of the {} of Linux's default ip_local_port_range{}.",
-            rate * duration_s,
+            "Toward {peer} ({n} of its entries) each TIME_WAIT socket keeps one of its ephemeral ports busy: at {rate:.1}/s it needs about {} ports, {:.1}% of the {} of Linux's default ip_local_port_range{}.",
+            group((rate * duration_s).round() as u32),
             100.0 * rate * duration_s / f64::from(LINUX_EPHEMERAL_PORTS),
             group(LINUX_EPHEMERAL_PORTS),
             verdict(rate * duration_s, LINUX_EPHEMERAL_PORTS),

@@ -62,7 +62,12 @@ pub fn summary(a: &Audit, width: usize) -> String {
     if line.chars().count() <= width {
         let _ = writeln!(s, "{line}");
     } else {
-        let _ = writeln!(s, "Capture   {}", c.file);
+        // A long path is broken over lines, never cut.
+        let chars: Vec<char> = c.file.chars().collect();
+        for (i, part) in chars.chunks(width.saturating_sub(10).max(1)).enumerate() {
+            let head = if i == 0 { "Capture   " } else { "          " };
+            let _ = writeln!(s, "{head}{}", part.iter().collect::<String>());
+        }
         let _ = writeln!(s, "Format    {format}");
     }
     match (a.first_ts, a.last_ts) {
@@ -79,14 +84,9 @@ pub fn summary(a: &Audit, width: usize) -> String {
             let _ = writeln!(s, "Time      no frames");
         }
     }
-    let dup = if c.duplicate_frames > 0 {
-        format!(" (with {} duplicate frames)", c.duplicate_frames)
-    } else {
-        String::new()
-    };
     let _ = writeln!(
         s,
-        "Frames    {} = {} TCP segments + {} skipped{dup}; {} connections",
+        "Frames    {} = {} TCP segments + {} skipped; {} connections",
         c.frames,
         a.tcp_segments,
         a.skipped_total(),
@@ -97,7 +97,7 @@ pub fn summary(a: &Audit, width: usize) -> String {
         findings::push_cut(&mut s, &line, width);
     }
     for w in &c.warnings {
-        let _ = writeln!(s, "warning: {w}");
+        wrap(&mut s, "warning: ", 2, w, width);
     }
     s
 }
@@ -249,11 +249,19 @@ pub fn write_connections_table(
         .collect();
     let fitted = fit::fit(cols, width);
     let heading = if rows.len() < conns.len() {
-        format!(
-            "Connections: the {} of {} with the most anomalies (ties by id)",
-            rows.len(),
-            conns.len()
-        )
+        if rows.iter().all(|c| c.events.anomaly_count() == 0) {
+            format!(
+                "Connections: the first {} of {} (none has an anomaly)",
+                rows.len(),
+                conns.len()
+            )
+        } else {
+            format!(
+                "Connections: the {} of {} with the most anomalies (ties by id)",
+                rows.len(),
+                conns.len()
+            )
+        }
     } else {
         format!("Connections: {}, in id order", conns.len())
     };
@@ -294,7 +302,13 @@ pub fn write_connections_table(
 pub fn patterns(a: &Audit, width: usize) -> String {
     let mut s = String::new();
     for p in &a.patterns {
-        let _ = writeln!(s, "Pattern {}: {}", p.kind, p.summary);
+        wrap(
+            &mut s,
+            &format!("Pattern {}: ", p.kind),
+            2,
+            &p.summary,
+            width,
+        );
         let ids: Vec<String> = p
             .connections
             .iter()
