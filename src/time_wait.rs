@@ -1,7 +1,7 @@
 //! TIME_WAIT accounting per endpoint (SPEC.md §6): who closes first, how many sockets each
 //! endpoint holds in TIME_WAIT over time, 4-tuple reuse, and a diagnosis in plain words.
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap;
 use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 
@@ -99,7 +99,7 @@ struct Acc {
 /// a client's ephemeral port that meets one server, so one peer is kept without a table.
 enum Peers {
     One(SocketAddr, Timestamp),
-    Many(HashMap<SocketAddr, Timestamp>),
+    Many(FastMap<SocketAddr, Timestamp>),
 }
 
 impl Peers {
@@ -108,7 +108,7 @@ impl Peers {
         match self {
             Peers::One(p, last) if *p == peer => Some(std::mem::replace(last, at)),
             Peers::One(p, last) => {
-                *self = Peers::Many(HashMap::from([(*p, *last), (peer, at)]));
+                *self = Peers::Many(FastMap::from_iter([(*p, *last), (peer, at)]));
                 None
             }
             Peers::Many(map) => map.insert(peer, at),
@@ -127,7 +127,7 @@ impl Peers {
 /// be kept. Incarnations of one 4-tuple finish in order, which the port-reuse gap relies on.
 #[derive(Default)]
 pub struct TimeWaitAccumulator {
-    acc: HashMap<SocketAddr, Acc>,
+    acc: FastMap<SocketAddr, Acc>,
 }
 
 impl TimeWaitAccumulator {
@@ -269,7 +269,7 @@ fn entry_rate(
 
 /// Every IP address that closed actively or entered TIME_WAIT, summed over its ports.
 fn hosts(
-    acc: &HashMap<SocketAddr, Acc>,
+    acc: &FastMap<SocketAddr, Acc>,
     duration_s: f64,
     start: Timestamp,
     end: Timestamp,
@@ -284,7 +284,7 @@ fn hosts(
         intervals: Vec<(Timestamp, Option<Timestamp>)>,
         toward: Vec<&'a (SocketAddr, u32)>,
     }
-    let mut by_ip: HashMap<IpAddr, H> = HashMap::new();
+    let mut by_ip: FastMap<IpAddr, H> = crate::fastmap::new();
     for (ep, a) in acc {
         let h = by_ip.entry(ep.ip()).or_insert(H {
             first_seen: a.first_seen,
@@ -316,7 +316,7 @@ fn hosts(
                 "client"
             };
             let busiest_peer = if role == "client" {
-                let mut sums: HashMap<SocketAddr, u32> = HashMap::new();
+                let mut sums: FastMap<SocketAddr, u32> = crate::fastmap::new();
                 for (p, n) in &h.toward {
                     *sums.entry(*p).or_default() += n;
                 }

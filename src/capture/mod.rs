@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use flate2::read::MultiGzDecoder;
 use pcap_parser::Linktype;
 
+pub mod mapped;
 pub mod records;
 
 use crate::time::Timestamp;
@@ -87,7 +88,7 @@ pub struct CaptureInfo {
 impl CaptureInfo {
     /// The digits timestamps are shown with: those of the finest resolution described so far,
     /// microseconds before any interface is.
-    fn shown_digits(&self) -> u8 {
+    pub(crate) fn shown_digits(&self) -> u8 {
         if self.ts_digits == 0 {
             6
         } else {
@@ -154,6 +155,25 @@ pub fn read_capture_counting(
                 file: file.clone(),
                 source,
             })?;
+            if let Some((map, header)) = mapped::map_pcap(&f) {
+                let mut info = CaptureInfo {
+                    file: file.clone(),
+                    ..CaptureInfo::default()
+                };
+                // The position in the mapped file is where the frame's bytes end.
+                let base = map.as_ptr() as usize;
+                let mut counted = |frame: &Frame| {
+                    if let Some(c) = &bytes_read {
+                        let end =
+                            (frame.data.as_ptr() as usize).saturating_sub(base) + frame.data.len();
+                        c.store(end as u64, Ordering::Relaxed);
+                    }
+                    on_frame(frame)
+                };
+                mapped::read_mapped(&map, header, &mut info, &mut counted);
+                records::settle(&mut info)?;
+                return Ok(info);
+            }
             Box::new(f)
         }
     };

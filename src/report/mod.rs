@@ -10,6 +10,8 @@ pub mod columns;
 pub mod csv;
 pub mod findings;
 pub mod fit;
+pub mod graph_data;
+pub mod html;
 pub mod json;
 pub mod table;
 pub mod timeline;
@@ -50,7 +52,10 @@ pub enum Kind {
     TimeWaitJson,
     /// One row per host, then per endpoint, of the TIME_WAIT report.
     TimeWaitCsv,
-    Json,
+    /// The JSON document: pretty for a person, else compact with one connection per line.
+    Json {
+        pretty: bool,
+    },
     Jsonl,
     Csv,
 }
@@ -61,7 +66,7 @@ pub fn writer(kind: Kind) -> Box<dyn Report> {
         Kind::TimeWait { width } => Box::new(TimeWait { width }),
         Kind::TimeWaitJson => Box::new(TimeWaitJson),
         Kind::TimeWaitCsv => Box::new(TimeWaitCsv),
-        Kind::Json => Box::new(Json),
+        Kind::Json { pretty } => Box::new(Json { pretty }),
         Kind::Jsonl => Box::new(Jsonl),
         Kind::Csv => Box::new(Csv),
     }
@@ -135,11 +140,13 @@ impl Report for TimeWaitCsv {
     }
 }
 
-pub struct Json;
+pub struct Json {
+    pub pretty: bool,
+}
 
 impl Report for Json {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        json::write_document(&mut *out, a, selected)?;
+        json::write_document(&mut *out, a, selected, self.pretty)?;
         writeln!(out)
     }
 }
