@@ -9,7 +9,8 @@ use indexmap::IndexMap;
 
 use crate::capture::{CaptureError, CaptureInfo, Input, read_capture_counting};
 use crate::conn::Connection;
-use crate::decode::{SkipReason, decode, ip_packet};
+use crate::decode::segment::Segment;
+use crate::decode::{SkipReason, decode_into, ip_packet};
 use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::Timestamp;
@@ -111,6 +112,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
     let mut dedup = Dedup::default();
+    let mut seg = Segment::EMPTY;
     let mut capture = read_capture_counting(input, bytes_read, &mut |frame| {
         frames += 1;
         if frames.is_multiple_of(PROGRESS_EVERY_FRAMES)
@@ -124,14 +126,14 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
             last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
             dedup.note_time(frame.number, frame.ts);
         }
-        match decode(frame) {
-            Ok(_)
+        match decode_into(frame, &mut seg) {
+            Ok(())
                 if ip_packet(frame)
                     .is_some_and(|ip| dedup.is_duplicate(frame.number, frame.ts, ip)) =>
             {
                 *skipped.entry(SkipReason::Duplicate).or_default() += 1;
             }
-            Ok(seg) => {
+            Ok(()) => {
                 tcp_segments += 1;
                 tracker.on_segment(&seg, frame.ts, frame.number);
                 for c in tracker.drain_finished() {
