@@ -2,13 +2,16 @@
 //! capture-wide reports (TIME_WAIT, patterns).
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use indexmap::IndexMap;
 
-use crate::capture::{CaptureError, CaptureInfo, Input, read_capture};
+use crate::capture::{CaptureError, CaptureInfo, Input, read_capture_counting};
 use crate::conn::Connection;
 use crate::decode::segment::Segment;
-use crate::decode::{SkipReason, decode_into};
+use crate::decode::{SkipReason, decode_into, ip_packet};
+use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::Timestamp;
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
@@ -71,14 +74,16 @@ pub type FinishedHook<'a> = &'a mut dyn FnMut(&Connection, u8) -> ControlFlow<()
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Called with the number of frames read so far after every [`PROGRESS_EVERY_FRAMES`]
-    /// frames (never for a smaller capture), for a progress bar. The capture reader does not
-    /// tell its byte position, so frames are all a caller can show.
+    /// frames (never for a smaller capture), for a progress bar; with [`Hooks::bytes_read`]
+    /// the bar can also show the share of the file read.
     pub progress: Option<&'a mut dyn FnMut(u64)>,
     /// Called with each connection as soon as it is finished (see [`crate::track`]) and the
     /// timestamp digits known by then. The connection is then dropped instead of kept in
     /// [`Audit::connections`], so memory follows the connections still open. Returning
     /// `Break` stops the reading (a reader that went away).
     pub finished: Option<FinishedHook<'a>>,
+    /// Counts the bytes read from the capture file as the reading goes.
+    pub bytes_read: Option<Arc<AtomicU64>>,
 }
 
 pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
@@ -90,6 +95,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let Hooks {
         mut progress,
         finished,
+        bytes_read,
     } = hooks;
     let mut frames = 0u64;
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
@@ -105,8 +111,9 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
+    let mut dedup = Dedup::default();
     let mut seg = Segment::EMPTY;
-    let capture = read_capture(input, &mut |frame| {
+    let mut capture = read_capture_counting(input, bytes_read, &mut |frame| {
         frames += 1;
         if frames.is_multiple_of(PROGRESS_EVERY_FRAMES)
             && let Some(p) = progress.as_mut()
@@ -117,8 +124,15 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
         if frame.link_type.is_some() {
             first_ts.get_or_insert(frame.ts);
             last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
+            dedup.note_time(frame.number, frame.ts);
         }
         match decode_into(frame, &mut seg) {
+            Ok(())
+                if ip_packet(frame)
+                    .is_some_and(|ip| dedup.is_duplicate(frame.number, frame.ts, ip)) =>
+            {
+                *skipped.entry(SkipReason::Duplicate).or_default() += 1;
+            }
             Ok(()) => {
                 tcp_segments += 1;
                 tracker.on_segment(&seg, frame.ts, frame.number);
@@ -134,6 +148,15 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
             ControlFlow::Continue(())
         }
     })?;
+    capture.duplicate_frames = dedup.duplicates;
+    capture.warnings.extend(dedup.warnings());
+    for (reason, n) in &skipped {
+        if let SkipReason::UnsupportedLinkType(_) = reason {
+            capture.warnings.push(format!(
+                "{n} frames on {reason} were not analysed: the link types read are EN10MB (with VLAN tags), LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP"
+            ));
+        }
+    }
     let end = last_ts.unwrap_or_default();
     for c in tracker.finish_boxed(end) {
         done.add(c, capture.ts_digits);

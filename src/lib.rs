@@ -6,6 +6,8 @@
 //!   ([`capture::records`] holds the record loop).
 //! - [`decode`]: link ([`decode::link`]), IP ([`decode::ip`]) and TCP ([`decode::tcp`]) headers
 //!   into a [`decode::segment::Segment`], or a skip reason.
+//! - [`dedup`]: frames the capture holds twice (a file appended to itself, two interfaces),
+//!   left out before tracking.
 //! - [`track`]: 4-tuples and their incarnations; when a connection is finished.
 //! - [`conn`]: one connection. [`conn::fsm`] is the endpoint state machine as one table
 //!   (`step(state, event)`), [`conn::transitions`] decides which segment proves which event,
@@ -27,6 +29,7 @@ pub mod audit;
 pub mod capture;
 pub mod conn;
 pub mod decode;
+pub mod dedup;
 pub mod events;
 pub mod fastmap;
 pub mod patterns;

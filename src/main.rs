@@ -6,9 +6,11 @@ mod cli;
 use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use cli::{Action, Cli, Format, Plan};
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
     // (clap alone would still colour a dumb terminal when CI is set).
     let plain = env_set("NO_COLOR") || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-    let mut command = Cli::command();
+    let mut command = cli::command();
     if plain {
         command = command.color(clap::ColorChoice::Never);
     }
@@ -63,7 +65,9 @@ fn main() -> ExitCode {
         None
     };
     // jsonl writes each connection as it finishes, unless --top must see them all first.
-    let streaming = plan.format == Format::Jsonl && plan.selection.top.is_none();
+    let streaming =
+        plan.format == Format::Jsonl && plan.selection.top.is_none() && !plan.time_wait_only;
+    let mut matched = 0u64;
     let mut hits: Vec<Vec<u32>> = vec![Vec::new(); plan.rules.len()];
     let mut lines = io::BufWriter::new(io::stdout().lock());
     let mut write_error: Option<io::Error> = None;
@@ -71,14 +75,30 @@ fn main() -> ExitCode {
         let mut bar: Option<ProgressBar> = None;
         let show = show_progress(plan.quiet);
         let started = Instant::now();
-        let mut progress = |frames: u64| match &bar {
-            Some(b) => b.set_position(frames),
-            None => bar = Some(progress_bar(&plan.input.name(), started, frames)),
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        // A regular file's size, for the share read and the time left.
+        let total = match &plan.input {
+            Input::Path(p) => std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+            Input::Stdin => None,
+        };
+        let mut progress = |frames: u64| {
+            let b = bar.get_or_insert_with(|| progress_bar(&plan.input.name(), started, total));
+            match total {
+                Some(_) => {
+                    b.set_message(format!("{} frames", HumanCount(frames)));
+                    b.set_position(bytes_read.load(Ordering::Relaxed));
+                }
+                None => b.set_position(frames),
+            }
         };
         let mut finished = |c: &Connection, digits: u8| {
             if !plan.selection.matches(c) {
                 return ControlFlow::Continue(());
             }
+            matched += 1;
             record_hits(&plan, c, &mut hits);
             match json::write_line(&mut lines, c, digits) {
                 Ok(()) => ControlFlow::Continue(()),
@@ -92,6 +112,7 @@ fn main() -> ExitCode {
             progress: show.then_some(&mut progress as &mut dyn FnMut(u64)),
             finished: streaming
                 .then_some(&mut finished as &mut dyn FnMut(&Connection, u8) -> ControlFlow<()>),
+            bytes_read: show.then(|| Arc::clone(&bytes_read)),
         };
         let result = audit_with(&plan.input, &plan.config, hooks);
         if let Some(b) = bar {
@@ -121,9 +142,21 @@ fn main() -> ExitCode {
         };
     }
     let selected = plan.selection.apply(&audit.connections);
-    if !plan.quiet && plan.format != Format::Table {
+    if !plan.quiet {
+        // On stderr in every format, also when the report repeats them.
         for w in &audit.capture.warnings {
             eprintln!("tcpflow-audit: warning: {w}");
+        }
+        let none = if streaming {
+            matched == 0
+        } else {
+            selected.is_empty()
+        };
+        if plan.filtered && none && !plan.time_wait_only {
+            eprintln!(
+                "tcpflow-audit: no connection matches the filters (of {} connections in the capture)",
+                audit.connection_count
+            );
         }
     }
     let written = match write_error {
@@ -152,18 +185,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// A progress bar only for a person watching: stderr is a terminal, not `-q`, no `NO_COLOR`,
-/// and a terminal that can redraw a line.
+/// A progress line only for a person watching: stderr is a terminal, not `-q`, and a terminal
+/// that can redraw a line. `NO_COLOR` asks for no colour, and the line has none.
 fn show_progress(quiet: bool) -> bool {
-    !quiet
-        && io::stderr().is_terminal()
-        && !env_set("NO_COLOR")
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+    !quiet && io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Made at the first progress call, so a capture under 64k frames never shows one; its clock
-/// starts with the reading (`started`).
-fn progress_bar(capture: &str, started: Instant, frames: u64) -> ProgressBar {
+/// starts with the reading (`started`). For a regular file of `total` bytes it shows the share
+/// read and the time left; for a pipe, the frames read and the rate.
+fn progress_bar(capture: &str, started: Instant, total: Option<u64>) -> ProgressBar {
     let rate = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
         let secs = s.elapsed().as_secs_f64();
         if secs > 0.0 {
@@ -174,15 +205,18 @@ fn progress_bar(capture: &str, started: Instant, frames: u64) -> ProgressBar {
             );
         }
     };
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr())
         .with_elapsed(started.elapsed())
-        .with_message(capture.to_string());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {msg}: {human_pos} frames read in {elapsed}{rate}")
-    {
+        .with_prefix(capture.to_string());
+    let template = match total {
+        Some(_) => {
+            "{spinner} {prefix}: {percent}% of {total_bytes} read, {msg} in {elapsed}, about {eta} left"
+        }
+        None => "{spinner} {prefix}: {human_pos} frames read in {elapsed}{rate}",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.with_key("rate", rate));
     }
-    bar.set_position(frames);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
@@ -201,16 +235,23 @@ fn print(text: &[u8]) -> ExitCode {
 }
 
 fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    let width = terminal_width();
     let simple = |kind| Some(report::writer(kind));
     let boxed = match plan.format {
+        Format::Json | Format::Jsonl if plan.time_wait_only => simple(report::Kind::TimeWaitJson),
+        Format::Csv if plan.time_wait_only => simple(report::Kind::TimeWaitCsv),
+        Format::Table if plan.time_wait_only => simple(report::Kind::TimeWait { width }),
         Format::Json => simple(report::Kind::Json {
             pretty: plan.pretty || io::stdout().is_terminal(),
         }),
         Format::Jsonl => simple(report::Kind::Jsonl),
         Format::Csv => simple(report::Kind::Csv),
-        Format::Table if plan.time_wait_only => simple(report::Kind::TimeWait),
         Format::Table => simple(report::Kind::Table {
             timelines: plan.show_timelines,
+            layout: report::Layout {
+                width,
+                all: plan.all,
+            },
         }),
         Format::Html => None,
     };
@@ -269,6 +310,22 @@ fn report_rules(plan: &Plan, a: &Audit, hits: &mut [Vec<u32>]) -> bool {
         }
     }
     matched
+}
+
+/// The width the table report fits: `COLUMNS`, else the terminal's (stdout's, then
+/// stderr's), else 120.
+fn terminal_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return n;
+    }
+    [console::Term::stdout(), console::Term::stderr()]
+        .iter()
+        .find_map(|t| t.size_checked())
+        .map_or(report::table::DEFAULT_WIDTH, |(_, cols)| usize::from(cols))
 }
 
 fn env_set(name: &str) -> bool {

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
@@ -79,6 +80,8 @@ pub struct CaptureInfo {
     pub sections: u32,
     pub interfaces: u32,
     pub frames: u64,
+    /// Frames that repeat an earlier one (see [`crate::dedup`]); set by the audit.
+    pub duplicate_frames: u64,
     pub warnings: Vec<String>,
 }
 
@@ -131,6 +134,16 @@ pub fn read_capture(
     input: &Input,
     on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
 ) -> Result<CaptureInfo, CaptureError> {
+    read_capture_counting(input, None, on_frame)
+}
+
+/// [`read_capture`], adding to `bytes_read` every byte taken from the file (compressed bytes
+/// for a gzip file), for a progress display that can tell the share of the file read.
+pub fn read_capture_counting(
+    input: &Input,
+    bytes_read: Option<Arc<AtomicU64>>,
+    on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
+) -> Result<CaptureInfo, CaptureError> {
     let file = input.name();
     let raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
@@ -147,12 +160,26 @@ pub fn read_capture(
                     file: file.clone(),
                     ..CaptureInfo::default()
                 };
-                mapped::read_mapped(&map, header, &mut info, on_frame);
+                // The position in the mapped file is where the frame's bytes end.
+                let base = map.as_ptr() as usize;
+                let mut counted = |frame: &Frame| {
+                    if let Some(c) = &bytes_read {
+                        let end =
+                            (frame.data.as_ptr() as usize).saturating_sub(base) + frame.data.len();
+                        c.store(end as u64, Ordering::Relaxed);
+                    }
+                    on_frame(frame)
+                };
+                mapped::read_mapped(&map, header, &mut info, &mut counted);
                 records::settle(&mut info)?;
                 return Ok(info);
             }
             Box::new(f)
         }
+    };
+    let raw: Box<dyn Read + Send> = match bytes_read {
+        Some(count) => Box::new(Counting { inner: raw, count }),
+        None => raw,
     };
     let (prefix, raw) = peek(raw, &file)?;
     let mut info = CaptureInfo {
@@ -176,6 +203,20 @@ pub fn read_capture(
     };
     read_records(filling, pcapng, &mut info, on_frame)?;
     Ok(info)
+}
+
+/// Counts the bytes read through it.
+struct Counting {
+    inner: Box<dyn Read + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Read the first bytes (to recognise the format) and give back a reader that still yields them.

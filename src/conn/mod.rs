@@ -373,13 +373,58 @@ impl Connection {
     }
 
     /// RTT of the direction with more samples (the data direction), and that direction.
-    pub fn main_rtt(&self) -> (Side, RttEstimator) {
-        let a = self.dirs[self.client].rtt.estimator;
-        let b = self.dirs[self.server()].rtt.estimator;
-        if b.samples > a.samples {
-            (self.server(), b)
-        } else {
-            (self.client, a)
+    /// The connection's headline RTT: the path's round trip, from the samples of the
+    /// endpoint next to the capture point (its data leaves there and its ACKs come back from
+    /// the far end). The other direction only times the short leg between the capture point
+    /// and the nearer host. See [`RttBasis`] for the cases.
+    pub fn main_rtt(&self) -> (Side, RttEstimator, RttBasis) {
+        let est = |s: Side| self.dirs[s].rtt.estimator;
+        let near = match self.handshake.capture_point {
+            CapturePoint::NearClient => Some(self.client),
+            CapturePoint::NearServer => Some(self.server()),
+            CapturePoint::Between | CapturePoint::Unknown => None,
+        };
+        match near {
+            Some(s) if est(s).samples > 0 => (s, est(s), RttBasis::NearSender),
+            Some(s) if est(other(s)).samples > 0 => (other(s), est(other(s)), RttBasis::ShortLeg),
+            Some(s) => (s, est(s), RttBasis::None),
+            None => {
+                let (a, b) = (self.client, self.server());
+                let (ea, eb) = (est(a), est(b));
+                let pick = match (ea.samples > 0, eb.samples > 0) {
+                    (true, true) if eb.min_ms > ea.min_ms => b,
+                    (true, _) => a,
+                    (false, true) => b,
+                    (false, false) => return (a, ea, RttBasis::None),
+                };
+                (pick, est(pick), RttBasis::LongerLeg)
+            }
+        }
+    }
+}
+
+/// Which samples a connection's headline RTT comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RttBasis {
+    /// Data from the endpoint next to the capture point: the whole path.
+    NearSender,
+    /// The capture point is between the hosts or unknown: the direction with the larger
+    /// minimum, the longer of the two legs (each direction times only its own leg).
+    LongerLeg,
+    /// Only the far endpoint's data was timed: the leg between the capture point and the
+    /// nearer host, not the path (the handshake RTT is then the better figure).
+    ShortLeg,
+    /// No samples.
+    None,
+}
+
+impl RttBasis {
+    pub fn key(self) -> Option<&'static str> {
+        match self {
+            RttBasis::NearSender => Some("sender_near_capture"),
+            RttBasis::LongerLeg => Some("longer_leg"),
+            RttBasis::ShortLeg => Some("short_leg"),
+            RttBasis::None => None,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::conn::Connection;
 use crate::plot::svg::esc;
 use crate::plot::{ConnGraph, MarkKind, PlotKind, ladder, rtt, throughput, time_wait, tsg};
 use crate::report::graph_data::{conn_graph, most_anomalous, record_timelines, time_wait_data};
-use crate::report::table;
+use crate::report::{findings, table};
 
 /// Connections drawn when none was chosen with `--conn`.
 pub const DRAWN_BY_DEFAULT: usize = 10;
@@ -118,6 +118,9 @@ pub fn graphs(
         .collect())
 }
 
+/// The width the page's text sections are laid out for.
+const HTML_TEXT_WIDTH: usize = 200;
+
 pub fn write_document(
     out: &mut dyn Write,
     a: &Audit,
@@ -131,10 +134,33 @@ pub fn write_document(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>tcpflow-audit: {name}</title><style>{CSS}</style></head>\n<body>\n<h1>tcpflow-audit: {name}</h1>\n"
     )?;
     writeln!(out, "<section id=\"findings\"><h2>Findings</h2>")?;
-    writeln!(out, "<pre>{}</pre>", esc(&table::summary(a)))?;
+    // The text report's order, answer first; a page scrolls, so its tables are laid out wide
+    // and list every selected connection.
+    let layout = table::Layout {
+        width: HTML_TEXT_WIDTH,
+        all: true,
+    };
+    writeln!(out, "<pre>{}</pre>", esc(&table::summary(a, layout.width)))?;
+    let findings = findings::Findings::of(a.connections.iter().map(|c| &**c));
+    writeln!(
+        out,
+        "<pre>{}</pre>",
+        esc(&findings::render(&findings, layout.width))
+    )?;
+    let patterns = table::patterns(a, layout.width);
+    if !patterns.is_empty() {
+        writeln!(out, "<pre>{}</pre>", esc(&patterns))?;
+    }
+    if a.time_wait.by_endpoint.iter().any(|e| e.entered > 0) {
+        writeln!(
+            out,
+            "<pre>{}</pre>",
+            esc(&table::time_wait(a, 10, layout.width))
+        )?;
+    }
     if !selected.is_empty() {
         let mut t = Vec::new();
-        table::write_connections_table(&mut t, a, selected)?;
+        table::write_connections_table(&mut t, a, selected, layout)?;
         writeln!(
             out,
             "<details{}><summary>{} connection(s)</summary><pre>{}</pre></details>",
@@ -146,13 +172,6 @@ pub fn write_document(
             selected.len(),
             esc(&String::from_utf8_lossy(&t))
         )?;
-    }
-    let patterns = table::patterns(a);
-    if !patterns.is_empty() {
-        writeln!(out, "<pre>{}</pre>", esc(&patterns))?;
-    }
-    if a.time_wait.by_endpoint.iter().any(|e| e.entered > 0) {
-        writeln!(out, "<pre>{}</pre>", esc(&table::time_wait(a, 10)))?;
     }
     writeln!(out, "</section>")?;
     writeln!(

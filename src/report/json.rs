@@ -16,7 +16,7 @@ use crate::conn::{Connection, Side};
 use crate::decode::segment::TcpOptions;
 use crate::report::endpoint;
 use crate::time::Timestamp;
-use crate::time_wait::EndpointTimeWait;
+use crate::time_wait::{EndpointTimeWait, HostTimeWait};
 
 pub const SCHEMA: &str = "tcpflow-audit/1";
 
@@ -133,6 +133,7 @@ impl<'a> Document<'a> {
                 "skipped_detail": skipped_detail,
                 "first_ts": a.first_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
+                "duplicate_frames": a.capture.duplicate_frames,
                 "warnings": a.capture.warnings,
             }),
             connections: Connections { conns: connections, digits },
@@ -254,6 +255,9 @@ struct RttJson {
     max_ms: Option<N3>,
     #[serde(skip_serializing_if = "Option::is_none")]
     direction: Option<&'static str>,
+    /// Only on the connection's main estimate: which samples it comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<Option<&'static str>>,
 }
 
 fn rtt_json(e: RttEstimator, direction: Option<&'static str>) -> RttJson {
@@ -273,6 +277,7 @@ fn rtt_json(e: RttEstimator, direction: Option<&'static str>) -> RttJson {
         linux_rto_ms: sampled.then(|| e.rto_ms(LINUX_RTO_FLOOR_MS).map(N3)),
         max_ms: val(e.max_ms),
         direction,
+        basis: None,
     }
 }
 
@@ -339,7 +344,7 @@ impl<'a> ConnectionJson<'a> {
             sack: a.sack_permitted && b.sack_permitted,
             timestamps: a.timestamps.is_some() && b.timestamps.is_some(),
         });
-        let (main_side, main) = c.main_rtt();
+        let (main_side, main, basis) = c.main_rtt();
         let rtt_dir = |side: Side| rtt_json(c.dirs[side].rtt.estimator, None);
         let (syn_synack, synack_ack) = (
             c.handshake.syn_to_synack_ms(),
@@ -380,7 +385,10 @@ impl<'a> ConnectionJson<'a> {
             },
             client: endpoint_json(c, cl, digits),
             server: endpoint_json(c, sv, digits),
-            rtt: rtt_json(main, Some(c.role_name(main_side))),
+            rtt: RttJson {
+                basis: Some(basis.key()),
+                ..rtt_json(main, Some(c.role_name(main_side)))
+            },
             rtt_by_direction: RttByDirection {
                 client: rtt_dir(cl),
                 server: rtt_dir(sv),
@@ -437,10 +445,29 @@ fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
     }
 }
 
-fn time_wait(a: &Audit, digits: u8) -> Value {
+/// The document's `time_wait` object (also `time-wait --format json`).
+pub fn time_wait(a: &Audit, digits: u8) -> Value {
     json!({
         "duration_s": a.time_wait.duration_s,
         "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| tw_endpoint(e, digits)).collect::<Vec<_>>(),
+        "by_host": a.time_wait.by_host.iter().map(|h| tw_host(h, digits)).collect::<Vec<_>>(),
+    })
+}
+
+fn tw_host(h: &HostTimeWait, digits: u8) -> Value {
+    json!({
+        "host": h.host.to_string(),
+        "role": h.role,
+        "ports": h.ports,
+        "connections": h.connections,
+        "closed_actively": h.closed_actively,
+        "entered": h.entered,
+        "peak": h.peak,
+        "peak_ts": h.peak_ts.map_or(Value::Null, |t| ts(t, digits)),
+        "held_at_end": h.held_at_end,
+        "rate_per_s": num3(h.rate_per_s),
+        "busiest_peer": h.busiest_peer.map_or(Value::Null, |(p, n)| json!({"address": endpoint(p), "entered": n})),
+        "diagnosis": h.diagnosis,
     })
 }
 
