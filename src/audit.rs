@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use indexmap::IndexMap;
 
-use crate::capture::{CaptureError, CaptureInfo, Input, read_capture};
+use crate::capture::{CaptureError, CaptureInfo, Frame, Input, read_captures};
 use crate::conn::Connection;
 use crate::decode::{SkipReason, decode};
 use crate::patterns::{Pattern, PatternAccumulator};
@@ -18,6 +18,8 @@ use crate::track::{TimelineSelect, Tracker};
 pub struct Config {
     pub time_wait_s: f64,
     pub timeline: TimelineSelect,
+    /// `--label`: stamped on every connection and TIME_WAIT record of the reports.
+    pub label: Option<String>,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
         Config {
             time_wait_s: 60.0,
             timeline: TimelineSelect::None,
+            label: None,
         }
     }
 }
@@ -43,6 +46,8 @@ pub struct Audit {
     pub connections: Vec<Box<Connection>>,
     pub time_wait: TimeWaitReport,
     pub patterns: Vec<Pattern>,
+    /// `--label` ([`Config::label`]).
+    pub label: Option<String>,
 }
 
 impl Audit {
@@ -66,6 +71,11 @@ pub const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
 /// Receives each finished connection with the timestamp digits known by then.
 pub type FinishedHook<'a> = &'a mut dyn FnMut(&Connection, u8) -> ControlFlow<()>;
 
+/// Receives every frame as read, with the connection its segment went to (`None` for a frame
+/// that is not a TCP segment). The connection is still open: only what its first segment
+/// decided (id, addresses) is final.
+pub type FrameHook<'a> = &'a mut dyn FnMut(&Frame, Option<&Connection>) -> ControlFlow<()>;
+
 /// What a caller may watch while the capture is read.
 #[derive(Default)]
 pub struct Hooks<'a> {
@@ -78,6 +88,8 @@ pub struct Hooks<'a> {
     /// [`Audit::connections`], so memory follows the connections still open. Returning
     /// `Break` stops the reading (a reader that went away).
     pub finished: Option<FinishedHook<'a>>,
+    /// Called with every frame (for `--write-pcap`); returning `Break` stops the reading.
+    pub frame: Option<FrameHook<'a>>,
 }
 
 pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
@@ -86,9 +98,16 @@ pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
 
 /// [`audit`] with the caller's [`Hooks`].
 pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit, CaptureError> {
+    audit_files(std::slice::from_ref(input), config, hooks)
+}
+
+/// Several capture files analysed as one capture, their frames merged in timestamp order
+/// ([`read_captures`]), so connections and TIME_WAIT continue from one file into the next.
+pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Audit, CaptureError> {
     let Hooks {
         mut progress,
         finished,
+        frame: mut frame_hook,
     } = hooks;
     let mut frames = 0u64;
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
@@ -104,7 +123,8 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
-    let capture = read_capture(input, &mut |frame| {
+    let mut hook_stopped = false;
+    let capture = read_captures(inputs, &mut |frame| {
         frames += 1;
         if frames.is_multiple_of(PROGRESS_EVERY_FRAMES)
             && let Some(p) = progress.as_mut()
@@ -120,13 +140,21 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
             Ok(seg) => {
                 tcp_segments += 1;
                 tracker.on_segment(&seg, frame.ts, frame.number);
+                if let Some(hook) = frame_hook.as_mut() {
+                    hook_stopped |= hook(frame, tracker.connection_of(&seg)).is_break();
+                }
                 for c in tracker.drain_finished() {
                     done.add(c, frame.ts_digits);
                 }
             }
-            Err(reason) => *skipped.entry(reason).or_default() += 1,
+            Err(reason) => {
+                *skipped.entry(reason).or_default() += 1;
+                if let Some(hook) = frame_hook.as_mut() {
+                    hook_stopped |= hook(frame, None).is_break();
+                }
+            }
         }
-        if done.stopped {
+        if done.stopped || hook_stopped {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -154,6 +182,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
         last_ts,
         connection_count: count,
         connections: kept,
+        label: config.label.clone(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The command line (clap) and its conversion into the plain configuration the library sees.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
@@ -52,13 +53,16 @@ pub enum Format {
     Json,
     Jsonl,
     Csv,
+    /// Parquet files in the `--output` directory: connections, TIME_WAIT endpoints and hosts.
+    Parquet,
 }
 
 #[derive(Args, Debug)]
 pub struct Opts {
-    /// Capture file (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
-    #[arg(required = true, value_hint = ValueHint::FilePath)]
-    pub capture: Option<String>,
+    /// Capture files (pcap or pcapng, optionally gzip-compressed), read as one capture merged in
+    /// timestamp order; `-` reads standard input.
+    #[arg(required = true, value_name = "CAPTURE", value_hint = ValueHint::FilePath)]
+    pub captures: Vec<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -104,6 +108,20 @@ pub struct Opts {
     #[arg(long = "top-by", value_name = "KEY", default_value = "retransmissions")]
     pub top_by: String,
 
+    /// Stamp every connection and TIME_WAIT record with NAME (e.g. the host name), so the
+    /// outputs of many hosts can be joined (json, jsonl, csv, parquet).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+
+    /// Directory for `--format parquet` (created if missing).
+    #[arg(short = 'o', long = "output", value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub output: Option<PathBuf>,
+
+    /// Write the frames of the selected connections (--conn, --host, --port, --net) to FILE,
+    /// a pcap, unchanged.
+    #[arg(long = "write-pcap", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub write_pcap: Option<PathBuf>,
+
     /// No warnings, rule reports or progress bar on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -118,7 +136,11 @@ pub enum Action {
 
 /// Everything main needs, validated.
 pub struct Plan {
-    pub input: Input,
+    /// One or more capture files, read as one capture.
+    pub inputs: Vec<Input>,
+    /// Where `--format parquet` writes its files.
+    pub output: Option<PathBuf>,
+    pub write_pcap: Option<PathBuf>,
     pub config: Config,
     pub selection: Selection,
     pub rules: Vec<Rule>,
@@ -219,7 +241,28 @@ impl Cli {
     }
 
     fn plan(opts: Opts, time_wait_only: bool) -> Result<Plan> {
-        let capture = opts.capture.context("a capture file is required")?;
+        if opts.captures.is_empty() {
+            bail!("a capture file is required");
+        }
+        if opts.captures.iter().filter(|c| *c == "-").count() > 1 {
+            bail!("standard input ('-') can be given only once");
+        }
+        match (opts.format, &opts.output) {
+            (Format::Parquet, None) => {
+                bail!("--format parquet writes files: give their directory with -o DIR")
+            }
+            (Format::Parquet, Some(_)) => {}
+            (_, Some(_)) => bail!("-o DIR is for --format parquet; other formats go to stdout"),
+            (_, None) => {}
+        }
+        if opts.write_pcap.is_some() && (opts.anomalies_only || opts.top.is_some()) {
+            bail!(
+                "--write-pcap selects connections by --conn, --host, --port and --net as their frames are read; --anomalies-only and --top are known only at the end and cannot choose its frames"
+            );
+        }
+        if opts.label.as_deref().is_some_and(str::is_empty) {
+            bail!("--label: give a non-empty name");
+        }
         let time_wait_s = parse_duration(&opts.time_wait)?;
         let rules = opts
             .fail_on
@@ -243,10 +286,13 @@ impl Cli {
             TimelineSelect::None
         };
         Ok(Plan {
-            input: Input::from_arg(&capture),
+            inputs: opts.captures.iter().map(|c| Input::from_arg(c)).collect(),
+            output: opts.output,
+            write_pcap: opts.write_pcap,
             config: Config {
                 time_wait_s,
                 timeline,
+                label: opts.label,
             },
             selection: Selection {
                 hosts: opts.hosts,

@@ -15,11 +15,14 @@ use std::sync::{Arc, Mutex};
 use flate2::read::MultiGzDecoder;
 use pcap_parser::Linktype;
 
+mod merge;
 pub mod records;
+pub mod write;
 
 use crate::time::Timestamp;
 
-use records::read_records;
+pub use merge::read_captures;
+use records::Records;
 
 /// Initial reader buffer; grown (up to [`MAX_BUFFER`]) for records that do not fit.
 pub(crate) const INITIAL_BUFFER: usize = 1 << 18;
@@ -79,6 +82,9 @@ pub struct CaptureInfo {
     pub interfaces: u32,
     pub frames: u64,
     pub warnings: Vec<String>,
+    /// Each file read, in the order given: one entry for a single file; when several files are
+    /// read as one capture ([`read_captures`]), the fields above add them up.
+    pub files: Vec<CaptureInfo>,
 }
 
 impl CaptureInfo {
@@ -130,6 +136,22 @@ pub fn read_capture(
     input: &Input,
     on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
 ) -> Result<CaptureInfo, CaptureError> {
+    let mut records = open(input)?;
+    while let Some(flow) = records.next(&mut *on_frame)? {
+        if flow.is_break() {
+            break;
+        }
+    }
+    let mut info = records.finish()?;
+    info.files = vec![CaptureInfo {
+        files: Vec::new(),
+        ..info.clone()
+    }];
+    Ok(info)
+}
+
+/// Open `input` and read its file header.
+fn open(input: &Input) -> Result<Records, CaptureError> {
     let file = input.name();
     let raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
@@ -164,8 +186,7 @@ pub fn read_capture(
         fill_first: header_len(&magic),
         error: Arc::new(Mutex::new(None)),
     };
-    read_records(filling, pcapng, &mut info, on_frame)?;
-    Ok(info)
+    Records::open(filling, pcapng, info)
 }
 
 /// Read the first bytes (to recognise the format) and give back a reader that still yields them.

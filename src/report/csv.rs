@@ -1,7 +1,5 @@
 //! CSV: one row per connection (RFC 4180 quoting), its columns taken from the registry.
 
-use std::fmt::Write as _;
-
 use crate::conn::Connection;
 use crate::report::columns::{self, Field, Plain, Row, Scope};
 
@@ -48,6 +46,15 @@ pub fn header() -> String {
     names.join(",")
 }
 
+/// One cell, quoted as RFC 4180 asks when it holds a comma, a quote or a line break.
+pub fn cell(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 pub fn row(c: &Connection, digits: u8) -> String {
     let r = Row::new(c);
     let mut s = String::new();
@@ -55,12 +62,7 @@ pub fn row(c: &Connection, digits: u8) -> String {
         if i > 0 {
             s.push(',');
         }
-        let cell = Plain(&f.value(&r, scope), digits).to_string();
-        if cell.contains([',', '"', '\n']) {
-            let _ = write!(s, "\"{}\"", cell.replace('"', "\"\""));
-        } else {
-            s.push_str(&cell);
-        }
+        s.push_str(&cell(&Plain(&f.value(&r, scope), digits).to_string()));
     }
     s
 }

@@ -39,16 +39,16 @@ fn opt_num3(v: Option<f64>) -> Value {
 }
 
 /// The whole document as a value (for tests and callers that want to inspect it).
-pub fn document(a: &Audit, connections: &[&Connection]) -> Value {
+pub fn document<'a>(a: &'a Audit, connections: &'a [&'a Connection]) -> Value {
     serde_json::to_value(Document::new(a, connections)).unwrap_or(Value::Null)
 }
 
 /// Write the document without holding it in memory: each connection is turned into JSON and
 /// written in turn, so memory stays with the connections, not with the size of the output.
-pub fn write_document<W: std::io::Write>(
+pub fn write_document<'a, W: std::io::Write>(
     out: W,
-    a: &Audit,
-    connections: &[&Connection],
+    a: &'a Audit,
+    connections: &'a [&'a Connection],
 ) -> serde_json::Result<()> {
     serde_json::to_writer_pretty(out, &Document::new(a, connections))
 }
@@ -66,20 +66,21 @@ struct Document<'a> {
 struct Connections<'a> {
     conns: &'a [&'a Connection],
     digits: u8,
+    label: Option<&'a str>,
 }
 
 impl Serialize for Connections<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.conns.len()))?;
         for c in self.conns {
-            seq.serialize_element(&ConnectionJson::new(c, self.digits))?;
+            seq.serialize_element(&ConnectionJson::new(c, self.digits).with_label(self.label))?;
         }
         seq.end()
     }
 }
 
 impl<'a> Document<'a> {
-    fn new(a: &Audit, connections: &'a [&'a Connection]) -> Document<'a> {
+    fn new(a: &'a Audit, connections: &'a [&'a Connection]) -> Document<'a> {
         let digits = a.capture.ts_digits;
         let skipped: Map<String, Value> = a
             .skipped_by_key()
@@ -107,8 +108,18 @@ impl<'a> Document<'a> {
                 "first_ts": a.first_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "warnings": a.capture.warnings,
+                "files": a.capture.files.iter().map(|f| json!({
+                    "file": f.file,
+                    "format": f.format,
+                    "gzip": f.gzip,
+                    "big_endian": f.big_endian,
+                    "sections": f.sections,
+                    "interfaces": f.interfaces,
+                    "frames": f.frames,
+                    "warnings": f.warnings,
+                })).collect::<Vec<_>>(),
             }),
-            connections: Connections { conns: connections, digits },
+            connections: Connections { conns: connections, digits, label: a.label.as_deref() },
             time_wait: time_wait(a, digits),
             patterns: a
                 .patterns
@@ -278,6 +289,9 @@ struct EventJson<'a> {
 /// output, with no JSON tree built in between.
 #[derive(Serialize)]
 pub struct ConnectionJson<'a> {
+    /// `--label`: who recorded it (a host name), so records of many hosts can be joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a str>,
     id: u32,
     client_address: Addr,
     server_address: Addr,
@@ -320,6 +334,7 @@ impl<'a> ConnectionJson<'a> {
         );
         let summary = c.summary();
         ConnectionJson {
+            label: None,
             id: c.id,
             client_address: Addr(c.addrs[cl]),
             server_address: Addr(c.addrs[sv]),
@@ -382,6 +397,14 @@ impl<'a> ConnectionJson<'a> {
     }
 }
 
+impl<'a> ConnectionJson<'a> {
+    /// The object stamped with `--label`.
+    pub fn with_label(mut self, label: Option<&'a str>) -> ConnectionJson<'a> {
+        self.label = label;
+        self
+    }
+}
+
 /// One connection object as a JSON value (for tests and callers that inspect it).
 pub fn connection(c: &Connection, digits: u8) -> Value {
     serde_json::to_value(ConnectionJson::new(c, digits)).unwrap_or(Value::Null)
@@ -413,11 +436,20 @@ fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
 fn time_wait(a: &Audit, digits: u8) -> Value {
     json!({
         "duration_s": a.time_wait.duration_s,
-        "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| tw_endpoint(e, digits)).collect::<Vec<_>>(),
+        "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| time_wait_endpoint(e, digits, a.label.as_deref())).collect::<Vec<_>>(),
     })
 }
 
-fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
+/// One `time_wait.by_endpoint` record, stamped with `label` when given.
+pub fn time_wait_endpoint(e: &EndpointTimeWait, digits: u8, label: Option<&str>) -> Value {
+    let mut v = tw_endpoint_fields(e, digits);
+    if let (Some(label), Value::Object(map)) = (label, &mut v) {
+        map.shift_insert(0, "label".into(), Value::String(label.into()));
+    }
+    v
+}
+
+fn tw_endpoint_fields(e: &EndpointTimeWait, digits: u8) -> Value {
     json!({
         "endpoint": endpoint(e.endpoint),
         "role": e.role,
@@ -437,9 +469,15 @@ fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
     })
 }
 
-/// One connection as a JSON line, flushed at once so a reader downstream sees it now.
-pub fn write_line(out: &mut dyn std::io::Write, c: &Connection, digits: u8) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, &ConnectionJson::new(c, digits))?;
+/// One connection as a JSON line (stamped with `label` when given), flushed at once so a
+/// reader downstream sees it now.
+pub fn write_line(
+    out: &mut dyn std::io::Write,
+    c: &Connection,
+    digits: u8,
+    label: Option<&str>,
+) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &ConnectionJson::new(c, digits).with_label(label))?;
     writeln!(out)?;
     out.flush()
 }
