@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use pcap_parser::Linktype;
 
 use crate::capture::records::Records;
-use crate::capture::{CaptureError, CaptureInfo, Frame, Input, open, read_capture};
+use crate::capture::{CaptureError, CaptureInfo, Frame, Input, open_streamed, read_capture};
 use crate::time::Timestamp;
 
 /// A file's next frame, copied out of its reader's buffer.
@@ -55,7 +55,7 @@ pub fn read_captures(
     let mut sources = Vec::with_capacity(inputs.len());
     for input in inputs {
         sources.push(Source::Reading(
-            Box::new(open(input)?),
+            open_streamed(input)?,
             Pending {
                 ts: Timestamp::ZERO,
                 link_type: None,

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use flate2::read::MultiGzDecoder;
 use pcap_parser::Linktype;
 
+pub mod mapped;
 mod merge;
 pub mod records;
 pub mod write;
@@ -90,7 +91,7 @@ pub struct CaptureInfo {
 impl CaptureInfo {
     /// The digits timestamps are shown with: those of the finest resolution described so far,
     /// microseconds before any interface is.
-    fn shown_digits(&self) -> u8 {
+    pub(crate) fn shown_digits(&self) -> u8 {
         if self.ts_digits == 0 {
             6
         } else {
@@ -136,13 +137,21 @@ pub fn read_capture(
     input: &Input,
     on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
 ) -> Result<CaptureInfo, CaptureError> {
-    let mut records = open(input)?;
-    while let Some(flow) = records.next(&mut *on_frame)? {
-        if flow.is_break() {
-            break;
+    let mut info = match open(input, true)? {
+        Opened::Mapped(map, header, mut info) => {
+            mapped::read_mapped(&map, header, &mut info, on_frame);
+            records::settle(&mut info)?;
+            info
         }
-    }
-    let mut info = records.finish()?;
+        Opened::Streamed(mut records) => {
+            while let Some(flow) = records.next(&mut *on_frame)? {
+                if flow.is_break() {
+                    break;
+                }
+            }
+            records.finish()?
+        }
+    };
     info.files = vec![CaptureInfo {
         files: Vec::new(),
         ..info.clone()
@@ -150,8 +159,15 @@ pub fn read_capture(
     Ok(info)
 }
 
-/// Open `input` and read its file header.
-fn open(input: &Input) -> Result<Records, CaptureError> {
+/// A capture file ready to be read: a regular pcap file mapped in memory and walked in place
+/// (the fast path), or anything else through the streaming reader.
+enum Opened {
+    Mapped(memmap2::Mmap, mapped::PcapHeader, CaptureInfo),
+    Streamed(Box<Records>),
+}
+
+/// Open `input` and read its file header; `map` allows the mapped path.
+fn open(input: &Input, map: bool) -> Result<Opened, CaptureError> {
     let file = input.name();
     let raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
@@ -163,6 +179,13 @@ fn open(input: &Input) -> Result<Records, CaptureError> {
                 file: file.clone(),
                 source,
             })?;
+            if map && let Some((map, header)) = mapped::map_pcap(&f) {
+                let info = CaptureInfo {
+                    file: file.clone(),
+                    ..CaptureInfo::default()
+                };
+                return Ok(Opened::Mapped(map, header, info));
+            }
             Box::new(f)
         }
     };
@@ -186,7 +209,21 @@ fn open(input: &Input) -> Result<Records, CaptureError> {
         fill_first: header_len(&magic),
         error: Arc::new(Mutex::new(None)),
     };
-    Records::open(filling, pcapng, info)
+    Ok(Opened::Streamed(Box::new(Records::open(
+        filling, pcapng, info,
+    )?)))
+}
+
+/// Open `input` for the streaming reader only (files read side by side).
+fn open_streamed(input: &Input) -> Result<Box<Records>, CaptureError> {
+    match open(input, false)? {
+        Opened::Streamed(records) => Ok(records),
+        // `open` maps only when asked to.
+        Opened::Mapped(_, _, info) => Err(CaptureError::Unreadable {
+            file: info.file,
+            reason: "cannot be read as a stream".into(),
+        }),
+    }
 }
 
 /// Read the first bytes (to recognise the format) and give back a reader that still yields them.

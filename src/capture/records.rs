@@ -299,20 +299,26 @@ impl Records {
     pub(crate) fn finish(mut self) -> Result<CaptureInfo, CaptureError> {
         self.end();
         let mut info = self.info;
-        if info.frames == 0 && !info.warnings.is_empty() {
-            let reason = info
-                .warnings
-                .join("; ")
-                .replace("; analysed up to there", "")
-                .replace("; analysed up to the cut", "");
-            return Err(CaptureError::Unreadable {
-                file: info.file,
-                reason,
-            });
-        }
-        info.ts_digits = info.shown_digits();
+        settle(&mut info)?;
         Ok(info)
     }
+}
+
+/// The end of any reading: a file that gave no frame, only warnings, is unreadable.
+pub(super) fn settle(info: &mut CaptureInfo) -> Result<(), CaptureError> {
+    if info.frames == 0 && !info.warnings.is_empty() {
+        let reason = info
+            .warnings
+            .join("; ")
+            .replace("; analysed up to there", "")
+            .replace("; analysed up to the cut", "");
+        return Err(CaptureError::Unreadable {
+            file: info.file.clone(),
+            reason,
+        });
+    }
+    info.ts_digits = info.shown_digits();
+    Ok(())
 }
 
 /// The `if_tsoffset` option (code 14, 8 bytes) in the section's byte order. pcap-parser's own

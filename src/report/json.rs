@@ -46,11 +46,38 @@ pub fn document<'a>(a: &'a Audit, connections: &'a [&'a Connection]) -> Value {
 /// Write the document without holding it in memory: each connection is turned into JSON and
 /// written in turn, so memory stays with the connections, not with the size of the output.
 pub fn write_document<'a, W: std::io::Write>(
-    out: W,
+    mut out: W,
     a: &'a Audit,
     connections: &'a [&'a Connection],
+    pretty: bool,
 ) -> serde_json::Result<()> {
-    serde_json::to_writer_pretty(out, &Document::new(a, connections))
+    let doc = Document::new(a, connections);
+    if pretty {
+        return serde_json::to_writer_pretty(out, &doc);
+    }
+    let digits = a.capture.ts_digits;
+    let io = serde_json::Error::io;
+    out.write_all(b"{\"schema\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.schema)?;
+    out.write_all(b",\"capture\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.capture)?;
+    out.write_all(b",\"connections\":[").map_err(io)?;
+    for (i, c) in connections.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })
+            .map_err(io)?;
+        serde_json::to_writer(
+            &mut out,
+            &ConnectionJson::new(c, digits).with_label(a.label.as_deref()),
+        )?;
+    }
+    if !connections.is_empty() {
+        out.write_all(b"\n").map_err(io)?;
+    }
+    out.write_all(b"],\"time_wait\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.time_wait)?;
+    out.write_all(b",\"patterns\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.patterns)?;
+    out.write_all(b"}").map_err(io)
 }
 
 /// Field order is the order of SPEC.md §8.
