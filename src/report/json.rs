@@ -504,7 +504,16 @@ pub fn write_line(
     digits: u8,
     label: Option<&str>,
 ) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, &ConnectionJson::new(c, digits).with_label(label))?;
-    writeln!(out)?;
-    out.flush()
+    LINE.with_borrow_mut(|buf| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits).with_label(label))?;
+        buf.push(b'\n');
+        out.write_all(buf)?;
+        out.flush()
+    })
+}
+
+thread_local! {
+    /// The buffer a JSON line is serialized into before it is written whole.
+    static LINE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
 }

@@ -297,6 +297,14 @@ impl ClosedQueue {
         let was_closed = is_closed(conn);
         conn.on_segment(seg, ts, frame);
         if !was_closed && is_closed(conn) {
+            // Closed by FINs, nothing is in flight any more: what only the segment analysis
+            // needed (the RTT ring, the gaps) is given back for the linger time; a late segment
+            // allocates it again. (After a RST, late segments can still be timed.)
+            if !conn.reset_seen {
+                for d in &mut conn.dirs {
+                    d.release();
+                }
+            }
             let at = conn.last_ts.plus_secs(self.linger_s);
             self.heap.push(Reverse((at, conn.id, key)));
         }
