@@ -10,6 +10,7 @@ use serde_json::{Map, Number, Value, json};
 
 use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator};
 use crate::audit::Audit;
+use crate::conn::story::Detail;
 use crate::conn::summary::{Party, Role};
 use crate::conn::{Connection, Side};
 use crate::decode::segment::TcpOptions;
@@ -309,7 +310,7 @@ struct EventJson<'a> {
     ts: Ts,
     from: Option<&'static str>,
     kind: &'static str,
-    detail: &'a str,
+    detail: Detail<'a>,
 }
 
 /// One connection object (SPEC.md §8), borrowed from the connection: serialized straight to the
@@ -409,14 +410,14 @@ impl<'a> ConnectionJson<'a> {
                 outcome: r.outcome,
             }),
             events: c
-                .events
-                .iter()
+                .story()
+                .into_iter()
                 .map(|e| EventJson {
                     frame: e.frame,
                     ts: Ts(e.ts, digits),
                     from: e.side.map(|s| c.role_name(s)),
                     kind: e.kind.name(),
-                    detail: &e.detail,
+                    detail: e.detail,
                 })
                 .collect(),
             events_dropped: c.events.dropped(),
