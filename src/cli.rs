@@ -1,6 +1,7 @@
 //! The command line (clap) and its conversion into the plain configuration the library sees.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
@@ -55,6 +56,8 @@ pub enum Format {
     Json,
     Jsonl,
     Csv,
+    /// Parquet files in the `--output` directory: connections, TIME_WAIT endpoints and hosts.
+    Parquet,
     /// One self-contained page: the findings and the pictures of the drawn connections.
     Html,
 }
@@ -84,11 +87,12 @@ pub struct PlotArgs {
 
 #[derive(Args, Debug)]
 pub struct Opts {
-    /// Capture file (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
-    #[arg(value_hint = ValueHint::FilePath, required_unless_present = "read")]
-    pub capture: Vec<String>,
+    /// Capture files (pcap or pcapng, optionally gzip-compressed), read as one capture merged in
+    /// timestamp order; `-` reads standard input.
+    #[arg(value_name = "CAPTURE", value_hint = ValueHint::FilePath, required_unless_present = "read")]
+    pub captures: Vec<String>,
 
-    /// Capture file, as tcpdump and tshark take it (`-r FILE`).
+    /// Capture file, as tcpdump and tshark take it (`-r FILE`; repeatable, read with the others).
     #[arg(short = 'r', long = "read", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub read: Vec<String>,
 
@@ -140,6 +144,20 @@ pub struct Opts {
     #[arg(long = "top-by", value_name = "KEY", default_value = "retransmissions")]
     pub top_by: String,
 
+    /// Stamp every connection and TIME_WAIT record with NAME (e.g. the host name), so the
+    /// outputs of many hosts can be joined (json, jsonl, csv, parquet).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+
+    /// Directory for `--format parquet` (created if missing).
+    #[arg(short = 'o', long = "output", value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub output: Option<PathBuf>,
+
+    /// Write the frames of the selected connections (--conn, --host, --port, --net) to FILE,
+    /// a pcap, unchanged.
+    #[arg(long = "write-pcap", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub write_pcap: Option<PathBuf>,
+
     /// No warnings, rule reports or progress bar on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -159,7 +177,11 @@ pub enum Action {
 
 /// Everything main needs, validated.
 pub struct Plan {
-    pub input: Input,
+    /// One or more capture files, read as one capture.
+    pub inputs: Vec<Input>,
+    /// Where `--format parquet` writes its files.
+    pub output: Option<PathBuf>,
+    pub write_pcap: Option<PathBuf>,
     pub config: Config,
     pub selection: Selection,
     pub rules: Vec<Rule>,
@@ -342,23 +364,29 @@ impl Cli {
     }
 
     fn plan(opts: Opts, time_wait_only: bool) -> Result<Plan> {
-        let files: Vec<&String> = opts.read.iter().chain(&opts.capture).collect();
-        let capture = match files.as_slice() {
-            [] => bail!("a capture file is required (tcpflow-audit FILE, or -r FILE)"),
-            [one] => (*one).clone(),
-            many => bail!(
-                "{} capture files given ({}): one capture file is read per run for now; merge them first with `mergecap -w merged.pcapng {}`, or run once per file",
-                many.len(),
-                many.iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                many.iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        };
+        let files: Vec<String> = opts.read.iter().chain(&opts.captures).cloned().collect();
+        if files.is_empty() {
+            bail!("a capture file is required (tcpflow-audit FILE, or -r FILE)");
+        }
+        if files.iter().filter(|c| *c == "-").count() > 1 {
+            bail!("standard input ('-') can be given only once");
+        }
+        match (opts.format, &opts.output) {
+            (Format::Parquet, None) => {
+                bail!("--format parquet writes files: give their directory with -o DIR")
+            }
+            (Format::Parquet, Some(_)) => {}
+            (_, Some(_)) => bail!("-o DIR is for --format parquet; other formats go to stdout"),
+            (_, None) => {}
+        }
+        if opts.write_pcap.is_some() && (opts.anomalies_only || opts.top.is_some()) {
+            bail!(
+                "--write-pcap selects connections by --conn, --host, --port and --net as their frames are read; --anomalies-only and --top are known only at the end and cannot choose its frames"
+            );
+        }
+        if opts.label.as_deref().is_some_and(str::is_empty) {
+            bail!("--label: give a non-empty name");
+        }
         let time_wait_s = parse_duration(&opts.time_wait)?;
         let rules = opts
             .fail_on
@@ -390,10 +418,13 @@ impl Cli {
             TimelineSelect::None
         };
         Ok(Plan {
-            input: Input::from_arg(&capture),
+            inputs: files.iter().map(|c| Input::from_arg(c)).collect(),
+            output: opts.output,
+            write_pcap: opts.write_pcap,
             config: Config {
                 time_wait_s,
                 timeline,
+                label: opts.label,
             },
             selection: Selection {
                 hosts: opts.hosts,

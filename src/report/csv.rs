@@ -1,7 +1,5 @@
 //! CSV: one row per connection (RFC 4180 quoting), its columns taken from the registry.
 
-use std::fmt::Write as _;
-
 use crate::audit::Audit;
 use crate::conn::Connection;
 use crate::report::columns::{self, Field, Plain, Row, Scope};
@@ -49,6 +47,15 @@ pub fn header() -> String {
     names.join(",")
 }
 
+/// One cell, quoted as RFC 4180 asks when it holds a comma, a quote or a line break.
+pub fn cell(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 pub fn row(c: &Connection, digits: u8) -> String {
     let r = Row::new(c);
     let mut s = String::new();
@@ -56,18 +63,9 @@ pub fn row(c: &Connection, digits: u8) -> String {
         if i > 0 {
             s.push(',');
         }
-        quoted(&mut s, &Plain(&f.value(&r, scope), digits).to_string());
+        s.push_str(&cell(&Plain(&f.value(&r, scope), digits).to_string()));
     }
     s
-}
-
-/// `cell` with RFC 4180 quoting where it needs it.
-fn quoted(s: &mut String, cell: &str) {
-    if cell.contains([',', '"', '\n']) {
-        let _ = write!(s, "\"{}\"", cell.replace('"', "\"\""));
-    } else {
-        s.push_str(cell);
-    }
 }
 
 /// `time-wait --format csv`: one row per host (`scope` host, `address` its IP) and one per
@@ -98,7 +96,7 @@ pub fn write_time_wait(out: &mut dyn std::io::Write, a: &Audit) -> std::io::Resu
     }
     for e in &a.time_wait.by_endpoint {
         let mut addr = String::new();
-        quoted(&mut addr, &e.endpoint.to_string());
+        addr.push_str(&cell(&e.endpoint.to_string()));
         writeln!(
             out,
             "endpoint,{addr},{},{},{},{},{},{},{},{},{},",

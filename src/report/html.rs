@@ -78,16 +78,16 @@ pub fn spool_stdin() -> io::Result<Spool> {
 }
 
 /// The HTML report: findings, TIME_WAIT over time and the pictures of the chosen connections
-/// (`ids`, else the most anomalous, whose timelines a second pass over `input` records).
+/// (`ids`, else the most anomalous, whose timelines a second pass over `inputs` records).
 pub struct Html<'a> {
-    pub input: &'a Input,
+    pub inputs: &'a [Input],
     pub time_wait_s: f64,
     pub ids: &'a [u32],
 }
 
 impl crate::report::Report for Html<'_> {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        let graphs = graphs(self.input, self.time_wait_s, a, selected, self.ids)?;
+        let graphs = graphs(self.inputs, self.time_wait_s, a, selected, self.ids)?;
         write_document(out, a, selected, &graphs, !self.ids.is_empty())
     }
 }
@@ -96,7 +96,7 @@ impl crate::report::Report for Html<'_> {
 /// while reading), else the [`DRAWN_BY_DEFAULT`] with the most anomalies among `selected`,
 /// whose timelines a second pass records.
 pub fn graphs(
-    input: &Input,
+    inputs: &[Input],
     time_wait_s: f64,
     a: &Audit,
     selected: &[&Connection],
@@ -110,7 +110,7 @@ pub fn graphs(
             .collect());
     }
     let ids = most_anomalous(selected, DRAWN_BY_DEFAULT);
-    let recorded = record_timelines(input, time_wait_s, a, &ids)
+    let recorded = record_timelines(inputs, time_wait_s, a, &ids)
         .map_err(|e| io::Error::other(e.to_string()))?;
     Ok(recorded
         .iter()

@@ -40,18 +40,16 @@ fn opt_num3(v: Option<f64>) -> Value {
 }
 
 /// The whole document as a value (for tests and callers that want to inspect it).
-pub fn document(a: &Audit, connections: &[&Connection]) -> Value {
+pub fn document<'a>(a: &'a Audit, connections: &'a [&'a Connection]) -> Value {
     serde_json::to_value(Document::new(a, connections)).unwrap_or(Value::Null)
 }
 
 /// Write the document without holding it in memory: each connection is turned into JSON and
 /// written in turn, so memory stays with the connections, not with the size of the output.
-/// Pretty-printed for a person; otherwise compact, one connection per line inside the
-/// `connections` array (a few times smaller and faster, and still greppable).
-pub fn write_document<W: std::io::Write>(
+pub fn write_document<'a, W: std::io::Write>(
     mut out: W,
-    a: &Audit,
-    connections: &[&Connection],
+    a: &'a Audit,
+    connections: &'a [&'a Connection],
     pretty: bool,
 ) -> serde_json::Result<()> {
     let doc = Document::new(a, connections);
@@ -68,7 +66,10 @@ pub fn write_document<W: std::io::Write>(
     for (i, c) in connections.iter().enumerate() {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })
             .map_err(io)?;
-        serde_json::to_writer(&mut out, &ConnectionJson::new(c, digits))?;
+        serde_json::to_writer(
+            &mut out,
+            &ConnectionJson::new(c, digits).with_label(a.label.as_deref()),
+        )?;
     }
     if !connections.is_empty() {
         out.write_all(b"\n").map_err(io)?;
@@ -93,20 +94,21 @@ struct Document<'a> {
 struct Connections<'a> {
     conns: &'a [&'a Connection],
     digits: u8,
+    label: Option<&'a str>,
 }
 
 impl Serialize for Connections<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.conns.len()))?;
         for c in self.conns {
-            seq.serialize_element(&ConnectionJson::new(c, self.digits))?;
+            seq.serialize_element(&ConnectionJson::new(c, self.digits).with_label(self.label))?;
         }
         seq.end()
     }
 }
 
 impl<'a> Document<'a> {
-    fn new(a: &Audit, connections: &'a [&'a Connection]) -> Document<'a> {
+    fn new(a: &'a Audit, connections: &'a [&'a Connection]) -> Document<'a> {
         let digits = a.capture.ts_digits;
         let skipped: Map<String, Value> = a
             .skipped_by_key()
@@ -135,8 +137,18 @@ impl<'a> Document<'a> {
                 "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "duplicate_frames": a.capture.duplicate_frames,
                 "warnings": a.capture.warnings,
+                "files": a.capture.files.iter().map(|f| json!({
+                    "file": f.file,
+                    "format": f.format,
+                    "gzip": f.gzip,
+                    "big_endian": f.big_endian,
+                    "sections": f.sections,
+                    "interfaces": f.interfaces,
+                    "frames": f.frames,
+                    "warnings": f.warnings,
+                })).collect::<Vec<_>>(),
             }),
-            connections: Connections { conns: connections, digits },
+            connections: Connections { conns: connections, digits, label: a.label.as_deref() },
             time_wait: time_wait(a, digits),
             patterns: a
                 .patterns
@@ -310,6 +322,9 @@ struct EventJson<'a> {
 /// output, with no JSON tree built in between.
 #[derive(Serialize)]
 pub struct ConnectionJson<'a> {
+    /// `--label`: who recorded it (a host name), so records of many hosts can be joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a str>,
     id: u32,
     client_address: Addr,
     server_address: Addr,
@@ -352,6 +367,7 @@ impl<'a> ConnectionJson<'a> {
         );
         let summary = c.summary();
         ConnectionJson {
+            label: None,
             id: c.id,
             client_address: Addr(c.addrs[cl]),
             server_address: Addr(c.addrs[sv]),
@@ -417,6 +433,14 @@ impl<'a> ConnectionJson<'a> {
     }
 }
 
+impl<'a> ConnectionJson<'a> {
+    /// The object stamped with `--label`.
+    pub fn with_label(mut self, label: Option<&'a str>) -> ConnectionJson<'a> {
+        self.label = label;
+        self
+    }
+}
+
 /// One connection object as a JSON value (for tests and callers that inspect it).
 pub fn connection(c: &Connection, digits: u8) -> Value {
     serde_json::to_value(ConnectionJson::new(c, digits)).unwrap_or(Value::Null)
@@ -449,12 +473,21 @@ fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
 pub fn time_wait(a: &Audit, digits: u8) -> Value {
     json!({
         "duration_s": a.time_wait.duration_s,
-        "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| tw_endpoint(e, digits)).collect::<Vec<_>>(),
-        "by_host": a.time_wait.by_host.iter().map(|h| tw_host(h, digits)).collect::<Vec<_>>(),
+        "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| time_wait_endpoint(e, digits, a.label.as_deref())).collect::<Vec<_>>(),
+        "by_host": a.time_wait.by_host.iter().map(|h| time_wait_host(h, digits, a.label.as_deref())).collect::<Vec<_>>(),
     })
 }
 
-fn tw_host(h: &HostTimeWait, digits: u8) -> Value {
+/// One host's TIME_WAIT record, stamped with `--label` when given.
+pub fn time_wait_host(h: &HostTimeWait, digits: u8, label: Option<&str>) -> Value {
+    let mut v = tw_host_fields(h, digits);
+    if let (Some(label), Value::Object(map)) = (label, &mut v) {
+        map.shift_insert(0, "label".into(), Value::String(label.into()));
+    }
+    v
+}
+
+fn tw_host_fields(h: &HostTimeWait, digits: u8) -> Value {
     json!({
         "host": h.host.to_string(),
         "role": h.role,
@@ -471,7 +504,16 @@ fn tw_host(h: &HostTimeWait, digits: u8) -> Value {
     })
 }
 
-fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
+/// One `time_wait.by_endpoint` record, stamped with `label` when given.
+pub fn time_wait_endpoint(e: &EndpointTimeWait, digits: u8, label: Option<&str>) -> Value {
+    let mut v = tw_endpoint_fields(e, digits);
+    if let (Some(label), Value::Object(map)) = (label, &mut v) {
+        map.shift_insert(0, "label".into(), Value::String(label.into()));
+    }
+    v
+}
+
+fn tw_endpoint_fields(e: &EndpointTimeWait, digits: u8) -> Value {
     json!({
         "endpoint": endpoint(e.endpoint),
         "role": e.role,
@@ -491,11 +533,17 @@ fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
     })
 }
 
-/// One connection as a JSON line, flushed at once so a reader downstream sees it now.
-pub fn write_line(out: &mut dyn std::io::Write, c: &Connection, digits: u8) -> std::io::Result<()> {
+/// One connection as a JSON line (stamped with `label` when given), flushed at once so a
+/// reader downstream sees it now.
+pub fn write_line(
+    out: &mut dyn std::io::Write,
+    c: &Connection,
+    digits: u8,
+    label: Option<&str>,
+) -> std::io::Result<()> {
     LINE.with_borrow_mut(|buf| {
         buf.clear();
-        serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits))?;
+        serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits).with_label(label))?;
         buf.push(b'\n');
         out.write_all(buf)?;
         out.flush()

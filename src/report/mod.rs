@@ -13,6 +13,7 @@ pub mod fit;
 pub mod graph_data;
 pub mod html;
 pub mod json;
+pub mod parquet;
 pub mod table;
 pub mod timeline;
 
@@ -156,7 +157,7 @@ pub struct Jsonl;
 impl Report for Jsonl {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
         for c in selected {
-            json::write_line(out, c, a.capture.ts_digits)?;
+            json::write_line(out, c, a.capture.ts_digits, a.label.as_deref())?;
         }
         Ok(())
     }
@@ -166,9 +167,15 @@ pub struct Csv;
 
 impl Report for Csv {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        writeln!(out, "{}", csv::header())?;
+        // `--label` comes first, as its own column.
+        let label = a.label.as_deref().map(|l| format!("{},", csv::cell(l)));
+        let (head, stamp) = match &label {
+            Some(l) => ("label,", l.as_str()),
+            None => ("", ""),
+        };
+        writeln!(out, "{head}{}", csv::header())?;
         for c in selected {
-            writeln!(out, "{}", csv::row(c, a.capture.ts_digits))?;
+            writeln!(out, "{stamp}{}", csv::row(c, a.capture.ts_digits))?;
         }
         Ok(())
     }

@@ -120,6 +120,11 @@ impl Tracker {
         }
     }
 
+    /// The connection a segment just given to [`Tracker::on_segment`] went to.
+    pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
+        self.live.get(&flow_key(seg.src, seg.dst)).map(|c| &**c)
+    }
+
     /// Connections finished so far, in the order they finished.
     pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.finished.drain(..)
