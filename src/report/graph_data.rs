@@ -152,7 +152,7 @@ pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
                     data_from: role(c, peer),
                     rtt_ms: r,
                     srtt_ms: est.srtt_ms,
-                    rto_ms: est.rto_ms(LINUX_RTO_FLOOR_MS).unwrap_or(LINUX_RTO_FLOOR_MS),
+                    rto_ms: est.linux_rto_ms().unwrap_or(LINUX_RTO_FLOOR_MS),
                 });
             }
         }
