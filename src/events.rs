@@ -127,6 +127,11 @@ impl EventLog {
         self.kept.iter()
     }
 
+    /// For rewording events decided later (a resend first read as a probe).
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Event> {
+        self.kept.iter_mut()
+    }
+
     pub fn len(&self) -> usize {
         self.kept.len()
     }

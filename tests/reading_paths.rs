@@ -72,7 +72,17 @@ fn mapped_and_streamed_reading_agree_on_every_kernel_trace() {
 fn mapped_and_streamed_reading_agree_on_a_file_cut_anywhere() {
     let bytes = std::fs::read(&kernel_traces()[0]).unwrap();
     // Inside the file header, inside a record header, inside a record's data, at a boundary.
-    for cut in [10, 24, 30, 40, 41, 100, 777, bytes.len() / 2, bytes.len() - 1] {
+    for cut in [
+        10,
+        24,
+        30,
+        40,
+        41,
+        100,
+        777,
+        bytes.len() / 2,
+        bytes.len() - 1,
+    ] {
         assert_same(&format!("cut{cut}.pcap"), &bytes[..cut]);
     }
 }

@@ -49,6 +49,8 @@ pub struct Direction {
     pub rst_at: Option<(Timestamp, u64)>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// When it last sent sequence space never sent before.
+    pub last_new_data_ts: Option<Timestamp>,
     /// Its last ACK number and raw window, for dup ACK and window update detection.
     pub last_ack: Option<SeqNumber>,
     pub last_win_raw: u16,
@@ -69,6 +71,14 @@ pub struct Direction {
     /// The byte a BSD-style zero-window probe sent at SND.NXT, not yet acknowledged.
     pub probe_byte: Option<SeqNumber>,
     pub last_rto_gap_ms: Option<f64>,
+    /// A tail loss probe is out: SND.MAX when it was sent (Linux's `tlp_high_seq`). No second
+    /// probe until the peer acknowledges it; the next timer-driven resend is the RTO.
+    pub tlp_high: Option<SeqNumber>,
+    /// When that probe was sent, and how long after the last progress it left.
+    pub tlp_sent: Option<(Timestamp, f64)>,
+    /// This sender's timer resends double from the first one: it sends no tail loss probes
+    /// (Linux with `tcp_early_retrans=0`, or a stack without TLP).
+    pub sends_no_probes: bool,
     pub last_tsval: Option<u32>,
     pub last_class: Option<SegClass>,
     pub holes: [Hole; HOLES],
@@ -140,6 +150,12 @@ impl Direction {
         }
     }
 
+    /// Both SYNs offered SACK: Linux schedules tail loss probes only on such connections.
+    pub fn sack_negotiated(&self, peer: &Direction) -> bool {
+        let ok = |d: &Direction| d.syn_options.is_some_and(|o| o.sack_permitted);
+        ok(self) && ok(peer)
+    }
+
     /// SND.UNA as far as the capture can tell: what the peer has acknowledged, else the ISN.
     pub fn una(&self, peer: &Direction) -> Option<SeqNumber> {
         peer.highest_ack.or(self.isn)
@@ -167,6 +183,9 @@ pub fn after_segment(
     // it never moves SND.MAX.
     if !f.rst() && is_new_data {
         d.next_seq = Some(end);
+        if seg.seg_len() > 0 {
+            d.last_new_data_ts = Some(ts);
+        }
     }
     if !ack_acceptable {
         // Remembered only so the peer's RST reply can be recognised.
@@ -179,6 +198,10 @@ pub fn after_segment(
             d.sack_high = None;
             p.rtt.on_ack(seg.ack, ts);
             p.forget_holes_below(seg.ack);
+            if p.tlp_high.is_some_and(|h| seg.ack >= h) {
+                p.tlp_high = None;
+                p.tlp_sent = None;
+            }
             if p.recovery.is_some_and(|rec| seg.ack >= rec.high) {
                 p.recovery = None;
                 p.rto_streak = 0;

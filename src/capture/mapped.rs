@@ -165,7 +165,11 @@ mod tests {
         assert_eq!(PcapHeader::parse(&le[..23]), None, "short");
         let mut v1 = le.clone();
         v1[4] = 1;
-        assert_eq!(PcapHeader::parse(&v1), None, "version 1 goes to the other reader");
+        assert_eq!(
+            PcapHeader::parse(&v1),
+            None,
+            "version 1 goes to the other reader"
+        );
         let mut be = vec![0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4];
         be.extend([0; 12]);
         be.extend(101u32.to_be_bytes());

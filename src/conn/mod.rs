@@ -19,7 +19,7 @@ use crate::analysis::classify::{self, Context};
 use crate::analysis::count;
 use crate::analysis::direction::{self, Direction};
 use crate::analysis::rtt::RttEstimator;
-use crate::analysis::{SegClass, SegFlags};
+use crate::analysis::{RetransKind, SegClass, SegFlags};
 use crate::conn::fsm::{Endpoint, Event, State};
 use crate::conn::handshake::{CapturePoint, Handshake};
 use crate::conn::history::History;
@@ -254,6 +254,10 @@ impl Connection {
         let ctx = self.context(s);
         let (d, p) = pair_mut(&mut self.dirs, s);
         let verdict = classify::classify(d, p, seg, ts, ctx);
+        if verdict.probe_was_timeout {
+            self.probes_were_timeouts(s);
+        }
+        let (d, p) = pair_mut(&mut self.dirs, s);
         let mut log = SegmentLog {
             log: &mut self.events,
             frame,
@@ -289,6 +293,43 @@ impl Connection {
                 seg_flags: verdict.flags,
                 options: seg.options,
             });
+        }
+    }
+
+    /// The sender on side `s` sends no tail loss probes (its timer resends double from the
+    /// first, here or in another connection from the same host): every resend this connection
+    /// called a probe was its first retransmission timeout. Counters, events and the ladder are
+    /// corrected.
+    pub fn probes_were_timeouts(&mut self, s: Side) {
+        let d = &mut self.dirs[s];
+        d.sends_no_probes = true;
+        let n = std::mem::take(&mut d.stats.tail_loss_probes);
+        if n == 0 {
+            return;
+        }
+        d.stats.rto_retransmissions += n;
+        if d.tlp_high.take().is_some() {
+            // The probe still out was the first timeout of the episode under way.
+            d.tlp_sent = None;
+            d.rto_streak = d.rto_streak.max(1);
+        }
+        const PROBE: &str = " resent as a tail loss probe";
+        for e in self.events.iter_mut() {
+            if e.side == Some(s)
+                && let Some(at) = e.detail.find(PROBE)
+            {
+                let quiet = e.detail[at + PROBE.len()..].to_string();
+                e.detail.truncate(at);
+                e.detail
+                    .push_str(&format!(" resent by RTO (timeout #1{quiet})"));
+            }
+        }
+        if let Some(tl) = self.timeline.as_mut() {
+            for t in tl.iter_mut().filter(|t| t.from == s) {
+                if t.class == SegClass::Retransmission(RetransKind::TailLossProbe) {
+                    t.class = SegClass::Retransmission(RetransKind::Rto);
+                }
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::fastmap::{self, FastMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::fsm::State;
 use crate::conn::{Connection, EventKind, Reuse, RoleRule, other};
@@ -75,6 +75,18 @@ pub struct Tracker {
     last_ts: Option<Timestamp>,
     timeline: TimelineSelect,
     time_wait_s: f64,
+    /// Hosts whose timer resends double from the first one: they send no tail loss probes, so
+    /// a lone resend of theirs read as a probe was a timeout (settled when it is retired).
+    no_probe_senders: FastMap<IpAddr, ()>,
+}
+
+/// Remember the hosts of `conn` that showed they send no tail loss probes.
+fn note_no_probes(hosts: &mut FastMap<IpAddr, ()>, conn: &Connection) {
+    for s in 0..2 {
+        if conn.dirs[s].sends_no_probes {
+            hosts.insert(conn.addrs[s].ip(), ());
+        }
+    }
 }
 
 impl Tracker {
@@ -91,6 +103,7 @@ impl Tracker {
             last_ts: None,
             timeline,
             time_wait_s,
+            no_probe_senders: fastmap::new(),
         }
     }
 
@@ -105,6 +118,7 @@ impl Tracker {
         let new_incarnation = match self.live.get_mut(&key) {
             Some(conn) if !conn.is_new_incarnation(seg) => {
                 self.closed.feed(conn, key, seg, ts, frame);
+                note_no_probes(&mut self.no_probe_senders, conn);
                 return;
             }
             Some(_) => true,
@@ -117,6 +131,7 @@ impl Tracker {
         }
         if let Some(conn) = self.live.get_mut(&key) {
             self.closed.feed(conn, key, seg, ts, frame);
+            note_no_probes(&mut self.no_probe_senders, conn);
         }
     }
 
@@ -151,6 +166,13 @@ impl Tracker {
     /// Settle a connection that will see no more segments and queue it for the caller.
     fn retire(&mut self, mut c: Box<Connection>, end: Timestamp) {
         self.settle_role(&mut c);
+        for s in 0..2 {
+            if c.dirs[s].stats.tail_loss_probes > 0
+                && self.no_probe_senders.contains_key(&c.addrs[s].ip())
+            {
+                c.probes_were_timeouts(s);
+            }
+        }
         c.finish(end, self.time_wait_s);
         self.finished.push(c);
     }
