@@ -11,13 +11,15 @@ use crate::decode::{SkipReason, decode};
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::Timestamp;
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
-use crate::track::{TimelineSelect, Tracker};
+use crate::track::{TimelineSelect, TrackOptions, Tracker};
 
 /// What the core needs to know; built from the command line by the binary.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub time_wait_s: f64,
     pub timeline: TimelineSelect,
+    /// RFC 1337 in TIME_WAIT, VLAN IDs in the flow key (`--rfc1337`, `--ignore-vlan`).
+    pub track: TrackOptions,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
         Config {
             time_wait_s: 60.0,
             timeline: TimelineSelect::None,
+            track: TrackOptions::default(),
         }
     }
 }
@@ -43,6 +46,8 @@ pub struct Audit {
     pub connections: Vec<Box<Connection>>,
     pub time_wait: TimeWaitReport,
     pub patterns: Vec<Pattern>,
+    /// The options the connections were tracked with (a second pass must use the same).
+    pub track: TrackOptions,
 }
 
 impl Audit {
@@ -91,7 +96,8 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
         finished,
     } = hooks;
     let mut frames = 0u64;
-    let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
+    let mut tracker =
+        Tracker::new(config.timeline.clone(), config.time_wait_s).with_options(config.track);
     let mut done = Finished {
         kept: Vec::new(),
         count: 0,
@@ -154,6 +160,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
         last_ts,
         connection_count: count,
         connections: kept,
+        track: config.track,
     })
 }
 

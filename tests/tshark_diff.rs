@@ -291,6 +291,9 @@ fn explain(d: &Disagreement) -> Option<&'static str> {
         ("window_full", false) if matches!(e.class, SegClass::Retransmission(_)) => {
             Some("ours: a retransmission resends data inside the window; it does not fill it")
         }
+        _ if d.conn.vlan != [0, 0] && d.conn.dirs.iter().any(|x| x.stats.packets == 0) => Some(
+            "ours: connections are keyed by VLAN IDs too (Suricata's default; issue #14) and this 4-tuple's two directions carry different VLAN IDs, so each direction is a one-sided connection; tshark ignores VLANs. --ignore-vlan joins them",
+        ),
         _ => None,
     }
 }

@@ -121,6 +121,14 @@ pub struct Connection {
     pub reused_by: Option<(u32, Timestamp, u64)>,
     pub timeline: Option<Vec<TimelineEntry>>,
     pub finished: bool,
+    /// An endpoint in TIME_WAIT drops an in-window RST (RFC 1337, Linux `tcp_rfc1337=1`)
+    /// instead of closing (Linux's default).
+    pub rfc1337: bool,
+    /// The VLAN IDs its segments carried (outer, inner; 0 when untagged), part of its key.
+    pub vlan: [u16; 2],
+    /// The other direction's VLAN IDs, where they differ (one direction tagged, or tagged
+    /// differently): segments with them joined this connection.
+    pub vlan_reply: Option<[u16; 2]>,
 }
 
 impl Connection {
@@ -175,6 +183,9 @@ impl Connection {
             reused_by: None,
             timeline: record_timeline.then(Vec::new),
             finished: false,
+            rfc1337: false,
+            vlan: [0, 0],
+            vlan_reply: None,
         }
     }
 

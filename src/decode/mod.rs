@@ -101,8 +101,10 @@ pub fn decode(frame: &Frame) -> Decoded {
     let Some(link) = frame.link_type else {
         return Err(SkipReason::BadInterface);
     };
-    let ip = link::link_payload(link, frame.data)?;
-    ip::decode_ip(frame, ip, true)
+    let (ip, vlan) = link::link_payload(link, frame.data)?;
+    let mut seg = ip::decode_ip(frame, ip, true)?;
+    seg.vlan = vlan;
+    Ok(seg)
 }
 
 pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {

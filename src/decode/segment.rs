@@ -101,6 +101,8 @@ pub struct Segment {
     /// Payload length from the IP length fields, not from the captured bytes.
     pub payload_len: u32,
     pub options: TcpOptions,
+    /// 802.1Q / 802.1ad VLAN IDs, outer then inner; 0 where there is no tag.
+    pub vlan: [u16; 2],
 }
 
 impl Segment {

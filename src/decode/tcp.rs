@@ -42,6 +42,7 @@ pub(super) fn decode_tcp(
         window: u16::from_be_bytes([t[14], t[15]]),
         payload_len: (declared - header_len) as u32,
         options,
+        vlan: [0, 0],
     })
 }
 
