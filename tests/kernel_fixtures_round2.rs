@@ -237,3 +237,31 @@ fn retransmissions_seen_away_from_the_sender_never_exceed_the_senders_count() {
         }
     }
 }
+
+/// Reordering before the receiver (issue #14, cause 3): at the server capture, the data segments
+/// called out of order are at most those the router held back (its own log), and every
+/// retransmission the sender's kernel counted is seen except those the drop rule took (at most
+/// one of the 12 random drops hit a retransmission: the client capture shows all 13).
+#[test]
+fn reordering_before_the_receiver_is_told_from_retransmissions() {
+    let t = truths()
+        .into_iter()
+        .find(|t| t["scenario"] == "reorder_receiver")
+        .expect("reorder_receiver truth");
+    let held = t["params"]["delay"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["dir"] == "c2s" && a["action"].as_str().unwrap().starts_with("hold 2"))
+        .count() as u64;
+    let file = t["captures"]["server"].as_str().unwrap();
+    let doc = run_json(&round2_dir().join(file), &[]);
+    let ooo = sum(&doc, "client", "out_of_order");
+    let seen = sum(&doc, "client", "retransmissions");
+    let sent = nstat(&t, "client", "TcpRetransSegs");
+    assert!(ooo <= held, "out of order {ooo}, router held {held}");
+    assert!(
+        seen + 1 >= sent && seen <= sent,
+        "retransmissions seen {seen}, sender counted {sent}"
+    );
+}

@@ -199,15 +199,28 @@ fn ack_class(d: &Direction, p: &Direction, seg: &Segment) -> SegClass {
 
 /// Sequence space already seen: a retransmission, unless (away from the sender) it fills a
 /// gap that opened moments ago.
+///
+/// Timestamps decide first (RFC 7323): a resend leaves after the segment that showed the gap, so
+/// its TSval is newer; a delayed original left before it, so its TSval is not newer. Equal
+/// TSvals (a clock tick coarser than the path) leave it to time: a gap filled sooner than
+/// `reorder_window_ms` (a round trip) was reordered.
 fn resent(d: &Direction, p: &Direction, seg: &Segment, ts: Timestamp, ctx: Context) -> Resent {
-    let gap_opened = d.gap_opened(seg.seq);
     if !ctx.near_sender
-        && let Some(opened) = gap_opened
-        && ts.millis_since(opened) <= ctx.reorder_window_ms
+        && let Some(hole) = d.gap(seg.seq)
     {
-        return Resent::OutOfOrder {
-            gap_age_ms: ts.millis_since(opened),
+        let gap_age_ms = ts.millis_since(hole.opened);
+        let tsval_ahead = seg
+            .options
+            .timestamps
+            .zip(hole.opener_tsval)
+            .map(|((v, _), opener)| v.wrapping_sub(opener) as i32);
+        let reordered = match tsval_ahead {
+            Some(ahead) if ahead != 0 => ahead < 0,
+            _ => gap_age_ms <= ctx.reorder_window_ms,
         };
+        if reordered {
+            return Resent::OutOfOrder { gap_age_ms };
+        }
     }
     let peer_quiet_ms = p.last_ts.map(|t| ts.millis_since(t));
     let since_sent_ms = d.last_ts.map(|t| ts.millis_since(t));

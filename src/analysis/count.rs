@@ -112,7 +112,7 @@ pub fn apply(
     }
     if let Some((start, end)) = v.gap_before {
         d.stats.prev_segment_not_captured += 1;
-        d.open_gap(start, end, log.ts);
+        d.open_gap(start, end, log.ts, seg.options.timestamps.map(|(v, _)| v));
         log.push(EventKind::PrevSegmentNotCaptured, || {
             format!(
                 "{} bytes of sequence space before this segment were not captured",

@@ -26,6 +26,8 @@ pub struct Hole {
     pub start: SeqNumber,
     pub end: SeqNumber,
     pub opened: Timestamp,
+    /// The TSval of the segment that showed the gap (the first one beyond it).
+    pub opener_tsval: Option<u32>,
 }
 
 const HOLES: usize = 8;
@@ -89,11 +91,18 @@ pub struct Direction {
 
 impl Direction {
     /// Remember a gap `[start, end)` the capture did not see.
-    pub fn open_gap(&mut self, start: SeqNumber, end: SeqNumber, ts: Timestamp) {
+    pub fn open_gap(
+        &mut self,
+        start: SeqNumber,
+        end: SeqNumber,
+        ts: Timestamp,
+        opener_tsval: Option<u32>,
+    ) {
         let hole = Hole {
             start,
             end,
             opened: ts,
+            opener_tsval,
         };
         if self.hole_count < HOLES {
             self.holes[self.hole_count] = hole;
@@ -107,6 +116,11 @@ impl Direction {
     /// When the remembered gap that `seq` falls in opened.
     pub fn gap_opened(&self, seq: SeqNumber) -> Option<Timestamp> {
         self.gap_index(seq).map(|i| self.holes[i].opened)
+    }
+
+    /// The remembered gap that `seq` falls in.
+    pub fn gap(&self, seq: SeqNumber) -> Option<Hole> {
+        self.gap_index(seq).map(|i| self.holes[i])
     }
 
     fn gap_index(&self, seq: SeqNumber) -> Option<usize> {
@@ -237,7 +251,7 @@ mod tests {
         let mut d = Direction::default();
         let t = Timestamp::from_secs_nanos(1, 0);
         let base = SeqNumber(u32::MAX - 5);
-        d.open_gap(base, base + 3000, t);
+        d.open_gap(base, base + 3000, t, None);
         assert_eq!(d.fill_gap(base, base + 1000), Some(t));
         assert_eq!(d.hole_count, 1);
         assert_eq!(d.fill_gap(base + 2000, base + 3000), Some(t));

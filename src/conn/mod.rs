@@ -354,7 +354,19 @@ impl Connection {
             CapturePoint::Unknown => true,
             CapturePoint::Between => false,
         };
-        let reorder_window_ms = match self.handshake.rtt_ms() {
+        // The shortest round trip seen: the handshake's (one late ACK makes it long), and, where
+        // the capture is beside the receiver, the receiver's own data samples (full round trips
+        // from there). Without either, half the sender's SRTT.
+        let receiver = &self.dirs[other(s)].rtt.estimator;
+        let receiver_rtt = (!near_sender
+            && self.handshake.capture_point != CapturePoint::Between
+            && receiver.samples > 0)
+            .then_some(receiver.min_ms);
+        let min_rtt = match (self.handshake.rtt_ms(), receiver_rtt) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let reorder_window_ms = match min_rtt {
             Some(rtt) => 0.9 * rtt,
             None => (self.dirs[s].rtt.estimator.srtt_ms / 2.0).max(3.0),
         };
