@@ -226,7 +226,7 @@ fn resent(d: &Direction, p: &Direction, seg: &Segment, ts: Timestamp, ctx: Conte
     let since_sent_ms = d.last_ts.map(|t| ts.millis_since(t));
     let since_progress_ms = Some(since_progress_ms(d, p, ts)).filter(|m| m.is_finite());
     Resent::Retransmission(Retransmission {
-        kind: retrans_kind(d, p, seg, ts, peer_quiet_ms, since_sent_ms),
+        kind: retrans_kind(d, p, seg, ts, ctx, peer_quiet_ms, since_sent_ms),
         peer_quiet_ms,
         since_sent_ms,
         since_progress_ms,
@@ -272,11 +272,19 @@ fn retrans_kind(
     p: &Direction,
     seg: &Segment,
     ts: Timestamp,
+    ctx: Context,
     peer_quiet_ms: Option<f64>,
     since_sent_ms: Option<f64>,
 ) -> RetransKind {
     let end = seg.end();
-    if p.highest_ack.is_some_and(|a| end <= a) {
+    // Spurious only if the sender knew: beside the sender, an ACK that reached the capture
+    // less than its reaction lag before the resend had not been processed yet.
+    let known = if ctx.near_sender && d.reaction_lag_ms > 0.0 {
+        p.ack_known_at(ts.plus_secs(-d.reaction_lag_ms / 1000.0))
+    } else {
+        p.highest_ack
+    };
+    if known.is_some_and(|a| end <= a) {
         return RetransKind::Spurious;
     }
     if seg.flags.syn() {

@@ -31,6 +31,10 @@ pub struct Hole {
 }
 
 const HOLES: usize = 8;
+const ACK_LOG: usize = 8;
+/// Sends later than this after an ACK are not taken as its reaction (the application was
+/// silent, or the window was full).
+const MAX_REACTION_LAG_MS: f64 = 20.0;
 
 /// Everything known about one direction of a connection: what its sender sent and acknowledged.
 #[derive(Clone, Debug, Default)]
@@ -59,6 +63,14 @@ pub struct Direction {
     /// The highest ACK it sent: the peer's data it has confirmed.
     pub highest_ack: Option<SeqNumber>,
     pub highest_ack_ts: Option<Timestamp>,
+    /// Its last ACK advances, newest last: what the peer had been told, and when.
+    pub ack_log: [(SeqNumber, Timestamp); ACK_LOG],
+    pub ack_log_len: usize,
+    /// How long after an ACK arrives this sender's reply leaves (capture beside it): its
+    /// recent largest ACK-clocked send delay, decaying.
+    pub reaction_lag_ms: f64,
+    /// The ACK advance its last ACK-clocked sample was taken from.
+    lag_sampled_ack: Option<SeqNumber>,
     /// Its advertised window in bytes (scaled when both SYNs agreed on scaling).
     pub window: Option<u64>,
     pub window_shift: u8,
@@ -155,6 +167,24 @@ impl Direction {
         self.hole_count = kept;
     }
 
+    /// The highest ACK it had sent by `at`: what the peer can have known by then.
+    pub fn ack_known_at(&self, at: Timestamp) -> Option<SeqNumber> {
+        self.ack_log[..self.ack_log_len]
+            .iter()
+            .rev()
+            .find(|(_, t)| *t <= at)
+            .map(|(a, _)| *a)
+    }
+
+    fn log_ack(&mut self, ack: SeqNumber, ts: Timestamp) {
+        if self.ack_log_len == ACK_LOG {
+            self.ack_log.rotate_left(1);
+            self.ack_log_len -= 1;
+        }
+        self.ack_log[self.ack_log_len] = (ack, ts);
+        self.ack_log_len += 1;
+    }
+
     /// The window `seg` advertises in bytes: a SYN's is never scaled (RFC 7323 §2.2).
     pub fn scaled_window(&self, seg: &Segment) -> u64 {
         if seg.flags.syn() {
@@ -192,6 +222,17 @@ pub fn after_segment(
     let is_new_data = d.next_seq.is_none_or(|n| end > n);
     if seg.seg_len() > 0 && is_new_data && !matches!(class, SegClass::Retransmission(_)) {
         d.rtt.on_send(end, ts);
+        // The first new data after an ACK advance is the sender's reaction to it.
+        if let (Some(a), Some(at)) = (p.highest_ack, p.highest_ack_ts)
+            && d.lag_sampled_ack != Some(a)
+            && d.last_ts.is_none_or(|l| l <= at)
+        {
+            d.lag_sampled_ack = Some(a);
+            let lag = ts.millis_since(at);
+            if (0.0..MAX_REACTION_LAG_MS).contains(&lag) {
+                d.reaction_lag_ms = lag.max(0.95 * d.reaction_lag_ms);
+            }
+        }
     }
     // A RST occupies no sequence space, and one answering a bad ACK carries that ACK's number:
     // it never moves SND.MAX.
@@ -209,6 +250,7 @@ pub fn after_segment(
         if d.highest_ack.is_none_or(|h| seg.ack > h) {
             d.highest_ack = Some(seg.ack);
             d.highest_ack_ts = Some(ts);
+            d.log_ack(seg.ack, ts);
             d.sack_high = None;
             p.rtt.on_ack(seg.ack, ts);
             p.forget_holes_below(seg.ack);

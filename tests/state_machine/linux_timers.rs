@@ -1,6 +1,6 @@
 //! Issue #14: what Linux's timers send, told apart from the capture. A tail loss probe at RTO
-//! time (causes 1), a byte resent at SND.NXT-1 that is not a keep-alive (2), and Linux's RTO
-//! formula (5).
+//! time (cause 1), a byte resent at SND.NXT-1 that is not a keep-alive (2), what the sender
+//! knew when it resent (4), and Linux's RTO formula (5).
 //!
 //! Capture near the client: SYN→SYN-ACK 50 ms, so the client's SRTT starts at 50 ms; both SYNs
 //! offer SACK (`SYN_OPTIONS`) unless a test says otherwise.
@@ -225,4 +225,57 @@ fn linux_rto_floors_the_variance_so_an_ack_clocked_resend_is_not_a_timeout() {
     assert!((est.srtt_ms - 53.0).abs() < 1.0, "{est:?}");
     assert!(est.linux_rto_ms().unwrap() > 250.0);
     assert_eq!(class_of(&conn, resend), kind(RetransKind::Fast));
+}
+
+/// The client's ACK-clocked sends leave 2 ms after each ACK reaches the capture; 201..301 is
+/// lost and SACK shows it; the ACK covering everything reaches the capture at 300 ms, and the
+/// client resends 201..301 `resend_ms` later.
+fn resend_after_covering_ack(resend_ms: u64) -> (Connection, u64) {
+    let mut cap = Capture::with_timeline();
+    cap.at(0, C_SYN);
+    cap.at(50, S_SYN_ACK);
+    cap.at(51, C_ACK);
+    cap.at(100, client_data(1, 100));
+    cap.at(150, server_ack(101));
+    cap.at(152, client_data(101, 100));
+    cap.at(202, server_ack(201));
+    cap.at(204, client_data(201, 100));
+    cap.at(204, client_data(301, 100));
+    cap.at(
+        254,
+        Segment {
+            ack: c(201),
+            options: TcpOptions {
+                sack: [
+                    SackBlock {
+                        left: c(301),
+                        right: c(401),
+                    },
+                    NO_SACK,
+                    NO_SACK,
+                    NO_SACK,
+                ],
+                sack_count: 1,
+                ..NO_OPTIONS
+            },
+            ..SERVER_SEG
+        },
+    );
+    cap.at(300, server_ack(401));
+    let resend = cap.at(300 + resend_ms, client_data(201, 100));
+    (cap.finish_one(1000), resend)
+}
+
+#[test]
+fn data_acknowledged_within_the_senders_reaction_lag_was_not_known_to_it() {
+    let (conn, resend) = resend_after_covering_ack(1);
+    assert!((conn.dirs[C].reaction_lag_ms - 2.0).abs() < 0.01);
+    assert_eq!(class_of(&conn, resend), kind(RetransKind::Fast));
+    assert_eq!(conn.dirs[C].stats.spurious_retransmissions, 0);
+}
+
+#[test]
+fn data_acknowledged_well_before_the_resend_makes_it_spurious() {
+    let (conn, resend) = resend_after_covering_ack(20);
+    assert_eq!(class_of(&conn, resend), kind(RetransKind::Spurious));
 }
