@@ -7,7 +7,8 @@ use indexmap::IndexMap;
 
 use crate::capture::{CaptureError, CaptureInfo, Input, read_capture};
 use crate::conn::Connection;
-use crate::decode::{SkipReason, decode};
+use crate::decode::segment::Segment;
+use crate::decode::{SkipReason, decode_into};
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::Timestamp;
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
@@ -110,6 +111,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
+    let mut seg = Segment::EMPTY;
     let capture = read_capture(input, &mut |frame| {
         frames += 1;
         if frames.is_multiple_of(PROGRESS_EVERY_FRAMES)
@@ -122,8 +124,8 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
             first_ts.get_or_insert(frame.ts);
             last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
         }
-        match decode(frame) {
-            Ok(seg) => {
+        match decode_into(frame, &mut seg) {
+            Ok(()) => {
                 tcp_segments += 1;
                 tracker.on_segment(&seg, frame.ts, frame.number);
                 for c in tracker.drain_finished() {

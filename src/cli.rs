@@ -143,6 +143,11 @@ pub struct Opts {
     /// No warnings, rule reports or progress bar on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Pretty-print the JSON document (the default on a terminal; elsewhere it is compact, one
+    /// connection per line).
+    #[arg(long)]
+    pub pretty: bool,
 }
 
 /// What the command line asks for.
@@ -164,6 +169,7 @@ pub struct Plan {
     pub plot: Option<PlotKind>,
     pub show_timelines: bool,
     pub quiet: bool,
+    pub pretty: bool,
 }
 
 pub fn parse_duration(s: &str) -> Result<f64> {
@@ -333,6 +339,7 @@ impl Cli {
             plot: None,
             show_timelines,
             quiet: opts.quiet,
+            pretty: opts.pretty,
         })
     }
 }

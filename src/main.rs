@@ -203,7 +203,9 @@ fn print(text: &[u8]) -> ExitCode {
 fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
     let simple = |kind| Some(report::writer(kind));
     let boxed = match plan.format {
-        Format::Json => simple(report::Kind::Json),
+        Format::Json => simple(report::Kind::Json {
+            pretty: plan.pretty || io::stdout().is_terminal(),
+        }),
         Format::Jsonl => simple(report::Kind::Jsonl),
         Format::Csv => simple(report::Kind::Csv),
         Format::Table if plan.time_wait_only => simple(report::Kind::TimeWait),

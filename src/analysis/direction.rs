@@ -64,7 +64,8 @@ pub struct Direction {
     pub highest_ack: Option<SeqNumber>,
     pub highest_ack_ts: Option<Timestamp>,
     /// Its last ACK advances, newest last: what the peer had been told, and when.
-    pub ack_log: [(SeqNumber, Timestamp); ACK_LOG],
+    /// Allocated with the first ACK advance, given back with the gaps.
+    pub ack_log: Option<Box<[(SeqNumber, Timestamp); ACK_LOG]>>,
     pub ack_log_len: usize,
     /// How long after an ACK arrives this sender's reply leaves (capture beside it): its
     /// recent largest ACK-clocked send delay, decaying.
@@ -84,7 +85,6 @@ pub struct Direction {
     pub last_retransmit_ts: Option<Timestamp>,
     /// The byte a BSD-style zero-window probe sent at SND.NXT, not yet acknowledged.
     pub probe_byte: Option<SeqNumber>,
-    pub last_rto_gap_ms: Option<f64>,
     /// A tail loss probe is out: SND.MAX when it was sent (Linux's `tlp_high_seq`). No second
     /// probe until the peer acknowledges it; the next timer-driven resend is the RTO.
     pub tlp_high: Option<SeqNumber>,
@@ -95,7 +95,9 @@ pub struct Direction {
     pub sends_no_probes: bool,
     pub last_tsval: Option<u32>,
     pub last_class: Option<SegClass>,
-    pub holes: [Hole; HOLES],
+    /// Gaps not yet filled; allocated with the first gap, given back when the connection is
+    /// finished.
+    pub holes: Option<Box<[Hole; HOLES]>>,
     pub hole_count: usize,
     pub rtt: RttSampler,
     pub stats: DirStats,
@@ -116,51 +118,59 @@ impl Direction {
             opened: ts,
             opener_tsval,
         };
+        let holes = self.holes.get_or_insert_with(Default::default);
         if self.hole_count < HOLES {
-            self.holes[self.hole_count] = hole;
+            holes[self.hole_count] = hole;
             self.hole_count += 1;
         } else {
-            self.holes.rotate_left(1);
-            self.holes[HOLES - 1] = hole;
+            holes.rotate_left(1);
+            holes[HOLES - 1] = hole;
         }
     }
 
     /// When the remembered gap that `seq` falls in opened.
     pub fn gap_opened(&self, seq: SeqNumber) -> Option<Timestamp> {
-        self.gap_index(seq).map(|i| self.holes[i].opened)
+        let holes = self.holes.as_ref()?;
+        self.gap_index(seq).map(|i| holes[i].opened)
     }
 
     /// The remembered gap that `seq` falls in.
     pub fn gap(&self, seq: SeqNumber) -> Option<Hole> {
-        self.gap_index(seq).map(|i| self.holes[i])
+        let holes = self.holes.as_ref()?;
+        self.gap_index(seq).map(|i| holes[i])
     }
 
     fn gap_index(&self, seq: SeqNumber) -> Option<usize> {
-        (0..self.hole_count).find(|&i| seq >= self.holes[i].start && seq < self.holes[i].end)
+        let holes = self.holes.as_ref()?;
+        (0..self.hole_count).find(|&i| seq >= holes[i].start && seq < holes[i].end)
     }
 
     /// If `[seq, end)` lies in a remembered gap, consume that part and return when it opened.
     pub fn fill_gap(&mut self, seq: SeqNumber, end: SeqNumber) -> Option<Timestamp> {
         let i = self.gap_index(seq)?;
-        let opened = self.holes[i].opened;
-        let h = &mut self.holes[i];
+        let holes = self.holes.as_mut()?;
+        let opened = holes[i].opened;
+        let h = &mut holes[i];
         if seq == h.start {
             h.start = end.min(h.end);
         } else {
             h.end = seq;
         }
         if h.start >= h.end {
-            self.holes.copy_within(i + 1..self.hole_count, i);
+            holes.copy_within(i + 1..self.hole_count, i);
             self.hole_count -= 1;
         }
         Some(opened)
     }
 
     pub fn forget_holes_below(&mut self, ack: SeqNumber) {
+        let Some(holes) = self.holes.as_mut() else {
+            return;
+        };
         let mut kept = 0;
         for i in 0..self.hole_count {
-            if self.holes[i].end > ack {
-                self.holes[kept] = self.holes[i];
+            if holes[i].end > ack {
+                holes[kept] = holes[i];
                 kept += 1;
             }
         }
@@ -169,7 +179,7 @@ impl Direction {
 
     /// The highest ACK it had sent by `at`: what the peer can have known by then.
     pub fn ack_known_at(&self, at: Timestamp) -> Option<SeqNumber> {
-        self.ack_log[..self.ack_log_len]
+        self.ack_log.as_ref()?[..self.ack_log_len]
             .iter()
             .rev()
             .find(|(_, t)| *t <= at)
@@ -177,12 +187,23 @@ impl Direction {
     }
 
     fn log_ack(&mut self, ack: SeqNumber, ts: Timestamp) {
+        let log = self.ack_log.get_or_insert_with(Default::default);
         if self.ack_log_len == ACK_LOG {
-            self.ack_log.rotate_left(1);
+            log.rotate_left(1);
             self.ack_log_len -= 1;
         }
-        self.ack_log[self.ack_log_len] = (ack, ts);
+        log[self.ack_log_len] = (ack, ts);
         self.ack_log_len += 1;
+    }
+
+    /// The connection will see no more segments: give back what only the segment analysis
+    /// needed (the RTT ring and the gaps), keep what the reports read.
+    pub fn release(&mut self) {
+        self.rtt.release();
+        self.holes = None;
+        self.hole_count = 0;
+        self.ack_log = None;
+        self.ack_log_len = 0;
     }
 
     /// The window `seg` advertises in bytes: a SYN's is never scaled (RFC 7323 §2.2).

@@ -10,6 +10,7 @@
 pub mod fsm;
 pub mod handshake;
 pub mod history;
+pub mod story;
 pub mod summary;
 pub mod transitions;
 
@@ -116,7 +117,8 @@ pub struct Connection {
     after_reset_reported: bool,
     /// The FIN each side received but has not yet proved by acknowledging it.
     pending_fin: [bool; 2],
-    pub reuse: Option<Reuse>,
+    /// Boxed: rare, and a few words a connection otherwise.
+    pub reuse: Option<Box<Reuse>>,
     /// When a TIME_WAIT of this incarnation ended because a new SYN reused the 4-tuple.
     pub reused_by: Option<(u32, Timestamp, u64)>,
     pub timeline: Option<Vec<TimelineEntry>>,
@@ -376,6 +378,19 @@ impl Connection {
         }
     }
 
+    /// Give back what only the segment analysis needed (the RTT rings, the gaps) and spare
+    /// capacity: called when the connection is finished, and when it closes by FINs to wait out
+    /// its linger time (a late segment allocates what it needs again).
+    pub fn release(&mut self) {
+        for d in &mut self.dirs {
+            d.release();
+        }
+        self.events.shrink_to_fit();
+        for end in &mut self.ends {
+            end.transitions.shrink_to_fit();
+        }
+    }
+
     /// Called once when the connection will see no more segments (capture end or reuse).
     pub fn finish(&mut self, capture_end: Timestamp, time_wait_s: f64) {
         if self.finished {
@@ -408,11 +423,7 @@ impl Connection {
                 }
             }
         }
-        // Kept until the report is written: no spare capacity.
-        self.events.shrink_to_fit();
-        for end in &mut self.ends {
-            end.transitions.shrink_to_fit();
-        }
+        self.release();
         if let Some(reuse) = self.reuse.as_mut() {
             let holder = reuse.holder;
             let d = &self.dirs[holder];

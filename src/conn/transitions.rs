@@ -32,14 +32,12 @@ impl Connection {
                 then
             }
         };
+        // The transition is kept with its endpoint and takes its place in the story.
         if let Some(to) = then
-            && let Some(t) = self.ends[side].set_state(to, ts, frame, inferred)
+            && self.ends[side].state != to
         {
-            let note = if t.inferred { " (inferred)" } else { "" };
-            self.events
-                .push(t.frame, t.ts, Some(side), EventKind::State, || {
-                    format!("{} -> {}{note}", t.from, t.to)
-                });
+            let order = self.events.take_order();
+            self.ends[side].set_state(to, ts, frame, inferred, order);
         }
     }
 

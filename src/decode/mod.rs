@@ -98,13 +98,19 @@ pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
 pub(crate) const GTP_U_PORT: u16 = 2152;
 
 pub fn decode(frame: &Frame) -> Decoded {
+    let mut seg = Segment::EMPTY;
+    decode_into(frame, &mut seg)?;
+    Ok(seg)
+}
+
+/// [`decode`] into the caller's segment, which the hot path reuses frame after frame.
+pub fn decode_into(frame: &Frame, seg: &mut Segment) -> Result<(), SkipReason> {
     let Some(link) = frame.link_type else {
         return Err(SkipReason::BadInterface);
     };
     let (ip, vlan) = link::link_payload(link, frame.data)?;
-    let mut seg = ip::decode_ip(frame, ip, true)?;
     seg.vlan = vlan;
-    Ok(seg)
+    ip::decode_ip_into(frame, ip, seg)
 }
 
 pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {

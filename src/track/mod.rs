@@ -330,7 +330,7 @@ impl Tracker {
             && let Some(conn) = self.live.get_mut(&key)
         {
             let holder = conn.side_of(holder_addr);
-            conn.reuse = Some(Reuse {
+            conn.reuse = Some(Box::new(Reuse {
                 previous,
                 holder,
                 holder_addr,
@@ -338,7 +338,7 @@ impl Tracker {
                 acceptable,
                 reason,
                 outcome: "",
-            });
+            }));
             conn.events.push(
                 Some(frame),
                 ts,
@@ -393,6 +393,12 @@ impl ClosedQueue {
         let was_closed = is_closed(conn);
         conn.on_segment(seg, ts, frame);
         if !was_closed && is_closed(conn) {
+            // Closed by FINs, nothing is in flight any more: what only the segment analysis
+            // needed (the RTT ring, the gaps) is given back for the linger time; a late segment
+            // allocates it again. (After a RST, late segments can still be timed.)
+            if !conn.reset_seen {
+                conn.release();
+            }
             let at = conn.last_ts.plus_secs(self.linger_s);
             self.heap.push(Reverse((at, conn.id, key)));
         }
