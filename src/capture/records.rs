@@ -200,10 +200,7 @@ pub(super) fn read_records(
             Err(PcapError::Eof) => Step::Stop(None),
             Err(PcapError::Incomplete(_)) => Step::Refill,
             Err(PcapError::BufferTooSmall) => Step::Grow,
-            Err(PcapError::UnexpectedEof) => Step::Stop(Some(format!(
-                "the capture is cut short in the middle of a record after frame {}; analysed up to the cut",
-                info.frames
-            ))),
+            Err(PcapError::UnexpectedEof) => Step::Stop(Some(cut_short(info.frames))),
             Err(e) => Step::Stop(Some(format!(
                 "unreadable data after frame {} ({}); analysed up to there",
                 info.frames,
@@ -220,11 +217,7 @@ pub(super) fn read_records(
             }
             Step::Grow => {
                 if capacity >= MAX_BUFFER {
-                    info.warnings.push(format!(
-                        "record after frame {} claims more than {} MiB; the rest of the file is skipped",
-                        info.frames,
-                        MAX_BUFFER >> 20
-                    ));
+                    info.warnings.push(claims_too_much(info.frames));
                     break;
                 }
                 capacity *= 2;
@@ -248,6 +241,21 @@ pub(super) fn read_records(
         ));
     }
     settle(info)
+}
+
+/// The warning for a file that ends inside a record.
+pub(super) fn cut_short(frames: u64) -> String {
+    format!(
+        "the capture is cut short in the middle of a record after frame {frames}; analysed up to the cut"
+    )
+}
+
+/// The warning for a record longer than [`MAX_BUFFER`].
+pub(super) fn claims_too_much(frames: u64) -> String {
+    format!(
+        "record after frame {frames} claims more than {} MiB; the rest of the file is skipped",
+        MAX_BUFFER >> 20
+    )
 }
 
 /// The end of any reading: a file that gave no frame, only warnings, is unreadable.

@@ -402,10 +402,7 @@ impl Connection {
                 // The ACK proving the FIN arrived was not captured; stamp it at the FIN.
                 self.pending_fin[side] = false;
                 if let Some((ts, frame)) = self.dirs[other(side)].fin_at {
-                    let fin = Event::RecvFin {
-                        acks_own_fin: false,
-                    };
-                    self.go(side, fin, ts, Some(frame), true);
+                    self.fin_proved(side, ts, Some(frame), true);
                 }
             }
             if self.ends[side].state == State::TimeWait

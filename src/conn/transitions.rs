@@ -41,6 +41,22 @@ impl Connection {
         }
     }
 
+    /// The FIN `side` received is proved to have arrived (or, `inferred`, taken as arrived at
+    /// the end): it is fed to the state machine now.
+    pub(crate) fn fin_proved(
+        &mut self,
+        side: Side,
+        ts: Timestamp,
+        at: Option<u64>,
+        inferred: bool,
+    ) {
+        self.pending_fin[side] = false;
+        let fin = Event::RecvFin {
+            acks_own_fin: false,
+        };
+        self.go(side, fin, ts, at, inferred);
+    }
+
     /// Segments that reach an endpoint in TIME_WAIT (SPEC.md §6).
     pub(crate) fn time_wait_arrivals(&mut self, s: Side, seg: &Segment, ts: Timestamp, frame: u64) {
         let r = other(s);
@@ -131,16 +147,7 @@ impl Connection {
             && let Some(fs) = self.dirs[s].fin_seq
             && seg.seq > fs
         {
-            self.pending_fin[r] = false;
-            self.go(
-                r,
-                Event::RecvFin {
-                    acks_own_fin: false,
-                },
-                ts,
-                at,
-                false,
-            );
+            self.fin_proved(r, ts, at, false);
         }
         // (A SYN-ACK's ACK matters only to a SYN_RECEIVED peer: simultaneous open.)
         if f.ack() && (!f.syn() || self.ends[r].state == State::SynReceived) {
@@ -269,16 +276,7 @@ impl Connection {
             && let Some(fs) = self.dirs[r].fin_seq
             && seg.ack > fs
         {
-            self.pending_fin[s] = false;
-            self.go(
-                s,
-                Event::RecvFin {
-                    acks_own_fin: false,
-                },
-                ts,
-                at,
-                false,
-            );
+            self.fin_proved(s, ts, at, false);
         }
     }
 
