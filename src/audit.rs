@@ -15,7 +15,7 @@ use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::Timestamp;
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
-use crate::track::{TimelineSelect, Tracker};
+use crate::track::{TimelineSelect, TrackOptions, Tracker};
 
 /// What the core needs to know; built from the command line by the binary.
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct Config {
     pub timeline: TimelineSelect,
     /// `--label`: stamped on every connection and TIME_WAIT record of the reports.
     pub label: Option<String>,
+    /// RFC 1337 in TIME_WAIT, VLAN IDs in the flow key (`--rfc1337`, `--ignore-vlan`).
+    pub track: TrackOptions,
 }
 
 impl Default for Config {
@@ -32,6 +34,7 @@ impl Default for Config {
             time_wait_s: 60.0,
             timeline: TimelineSelect::None,
             label: None,
+            track: TrackOptions::default(),
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct Audit {
     pub patterns: Vec<Pattern>,
     /// `--label` ([`Config::label`]).
     pub label: Option<String>,
+    /// The options the connections were tracked with (a second pass must use the same).
+    pub track: TrackOptions,
 }
 
 impl Audit {
@@ -117,7 +122,8 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         frame: mut frame_hook,
     } = hooks;
     let mut frames = 0u64;
-    let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
+    let mut tracker =
+        Tracker::new(config.timeline.clone(), config.time_wait_s).with_options(config.track);
     let mut done = Finished {
         kept: Vec::new(),
         count: 0,
@@ -208,6 +214,7 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         connection_count: count,
         connections: kept,
         label: config.label.clone(),
+        track: config.track,
     })
 }
 

@@ -12,7 +12,7 @@ use tcpflow_audit::capture::Input;
 use tcpflow_audit::plot::PlotKind;
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey, parse_net};
-use tcpflow_audit::track::TimelineSelect;
+use tcpflow_audit::track::{TimelineSelect, TrackOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -115,6 +115,14 @@ pub struct Opts {
     /// TIME_WAIT duration: seconds (`60`, `60s`, `2m`, `500ms`) or an OS profile: linux, bsd (60 s), windows, rfc (240 s).
     #[arg(long = "time-wait", value_name = "DURATION", default_value = "linux")]
     pub time_wait: String,
+
+    /// An endpoint in TIME_WAIT ignores an in-window RST (RFC 1337, Linux `net.ipv4.tcp_rfc1337 = 1`); by default it closes, as Linux does.
+    #[arg(long)]
+    pub rfc1337: bool,
+
+    /// Track connections by 4-tuple alone, ignoring 802.1Q/QinQ VLAN IDs (for captures where one direction is tagged and the other is not).
+    #[arg(long)]
+    pub ignore_vlan: bool,
 
     /// Exit with code 1 if RULE matches, e.g. `retransmissions>0`, `outcome=REJ`, `server_time_wait_peak>=1000` (repeatable; `--help` lists the fields).
     #[arg(long = "fail-on", value_name = "RULE")]
@@ -425,6 +433,10 @@ impl Cli {
                 time_wait_s,
                 timeline,
                 label: opts.label,
+                track: TrackOptions {
+                    rfc1337: opts.rfc1337,
+                    ignore_vlan: opts.ignore_vlan,
+                },
             },
             selection: Selection {
                 hosts: opts.hosts,

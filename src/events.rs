@@ -149,6 +149,11 @@ impl EventLog {
         self.kept.iter()
     }
 
+    /// For rewording events decided later (a resend first read as a probe).
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Event> {
+        self.kept.iter_mut()
+    }
+
     /// Entries of the story told: events and state transitions, at most [`MAX_EVENTS`].
     pub fn len(&self) -> usize {
         (self.places as usize).min(MAX_EVENTS)

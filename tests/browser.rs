@@ -46,8 +46,11 @@ fn browser_or_skip() -> Option<&'static str> {
     }
 }
 
+/// Headless Chromium under coreutils `timeout`: a browser that hangs (it can, on a loaded
+/// machine) is killed after two minutes instead of holding the test run forever.
 fn headless(browser: &str) -> Command {
-    let mut c = Command::new(browser);
+    let mut c = Command::new("timeout");
+    c.args(["-k", "10", "120", browser]);
     c.args([
         "--headless",
         "--no-sandbox",
@@ -72,12 +75,19 @@ fn write_output(args: &[&str], to: &Path) {
 
 fn screenshot(browser: &str, page: &Path, png: &Path, size: (u32, u32)) {
     let _ = std::fs::remove_file(png);
-    let o = headless(browser)
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("--window-size={},{}", size.0, size.1))
-        .arg(url(page))
-        .output()
-        .expect("run chromium");
+    // A second try when the first was killed by the timeout.
+    let shoot = || {
+        headless(browser)
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("--window-size={},{}", size.0, size.1))
+            .arg(url(page))
+            .output()
+            .expect("run chromium")
+    };
+    let mut o = shoot();
+    if !png.exists() {
+        o = shoot();
+    }
     assert!(
         png.exists(),
         "no screenshot: {}",

@@ -128,6 +128,13 @@ impl Disagreement<'_> {
             .reduce(SeqNumber::max)
     }
 
+    /// The other side had acknowledged `seq` before this frame.
+    fn peer_acked_before(&self, seq: SeqNumber) -> bool {
+        let e = self.e();
+        self.before()
+            .any(|p| p.from != e.from && p.flags.ack() && p.ack.diff(seq) >= 0)
+    }
+
     fn peer_acked(&self, seq: SeqNumber) -> bool {
         let e = self.e();
         self.entries()
@@ -211,6 +218,16 @@ fn explain(d: &Disagreement) -> Option<&'static str> {
                 "ours: the peer's window was 0, so 0-1 byte at SND.NXT-1 is a Linux zero-window probe (kernel TCPWinProbe), not a keep-alive",
             )
         }
+        ("keep_alive" | "retransmission", _)
+            if tshark("keep_alive")
+                && e.class != SegClass::KeepAlive
+                && e.len <= 1
+                && !d.peer_acked_before(e.seq + 1) =>
+        {
+            Some(
+                "ours: SND.UNA < SND.NXT (the byte at SND.NXT-1 was not yet acknowledged), and Linux sends keep-alives only with nothing outstanding: the byte is being resent (kernel fixture keepalive_resend: TcpRetransSegs and TCPLossProbes count it, TCPKeepAlive does not)",
+            )
+        }
         ("duplicate_ack", false) if !d.peer_has_outstanding_data() => Some(
             "ours: the ACK's receiver had no data outstanding, so by RFC 5681 §2 (a) it is not a duplicate ACK; tshark does not check this",
         ),
@@ -274,6 +291,9 @@ fn explain(d: &Disagreement) -> Option<&'static str> {
         ("window_full", false) if matches!(e.class, SegClass::Retransmission(_)) => {
             Some("ours: a retransmission resends data inside the window; it does not fill it")
         }
+        _ if d.conn.vlan != [0, 0] && d.conn.dirs.iter().any(|x| x.stats.packets == 0) => Some(
+            "ours: connections are keyed by VLAN IDs too (Suricata's default; issue #14) and this 4-tuple's two directions carry different VLAN IDs, so each direction is a one-sided connection; tshark ignores VLANs. --ignore-vlan joins them",
+        ),
         _ => None,
     }
 }

@@ -6,7 +6,6 @@
 //! [`Verdict`]. [`crate::analysis::count::apply`] is what changes counters and state.
 
 use crate::analysis::direction::{Direction, RecoveryKind};
-use crate::analysis::rtt::LINUX_RTO_FLOOR_MS;
 use crate::analysis::{RetransKind, SegClass, SegFlags};
 use crate::decode::segment::Segment;
 use crate::seq::SeqNumber;
@@ -37,6 +36,8 @@ pub struct Retransmission {
     /// How long the peer had been silent, and the sender, when it was sent.
     pub peer_quiet_ms: Option<f64>,
     pub since_sent_ms: Option<f64>,
+    /// How long after the retransmission timer was last re-armed (see `since_progress_ms`).
+    pub since_progress_ms: Option<f64>,
 }
 
 /// Everything [`classify`] found out about one segment.
@@ -60,6 +61,9 @@ pub struct Verdict {
     pub acked_unseen_bytes: Option<i64>,
     /// The peer's window (bytes) that this segment's data fills exactly.
     pub window_full_of: Option<u64>,
+    /// This RTO came twice the first resend's wait after it: that resend was a timeout too,
+    /// not a tail loss probe, and the sender sends no probes.
+    pub probe_was_timeout: bool,
 }
 
 /// Classify `seg`, sent by the endpoint whose direction is `d`, with `p` the peer's direction.
@@ -88,7 +92,13 @@ pub fn classify(
         {
             v.class = SegClass::ZeroWindowProbe;
             v.probe_byte_sent = seg.payload_len == 1 && seg.seq == nxt;
-        } else if probe_shaped && seg.seq == nxt - 1 && d.fin_seq.is_none_or(|fs| fs + 1 != nxt) {
+        } else if probe_shaped
+            && seg.seq == nxt - 1
+            && d.fin_seq.is_none_or(|fs| fs + 1 != nxt)
+            && p.highest_ack.is_none_or(|a| a >= nxt)
+        {
+            // Linux sends keep-alives only with nothing outstanding (SND.UNA = SND.NXT,
+            // `tcp_keepalive_timer`): a byte at SND.NXT-1 not yet acknowledged is being resent.
             v.class = SegClass::KeepAlive;
         } else if f.syn()
             && f.ack()
@@ -110,6 +120,7 @@ pub fn classify(
             let resent = resent(d, p, seg, ts, ctx);
             if let Resent::Retransmission(r) = resent {
                 v.class = SegClass::Retransmission(r.kind);
+                v.probe_was_timeout = r.kind == RetransKind::Rto && probe_was_timeout(d, ts);
             } else {
                 v.class = SegClass::OutOfOrder;
             }
@@ -188,23 +199,71 @@ fn ack_class(d: &Direction, p: &Direction, seg: &Segment) -> SegClass {
 
 /// Sequence space already seen: a retransmission, unless (away from the sender) it fills a
 /// gap that opened moments ago.
+///
+/// Timestamps decide first (RFC 7323): a resend leaves after the segment that showed the gap, so
+/// its TSval is newer; a delayed original left before it, so its TSval is not newer. Equal
+/// TSvals (a clock tick coarser than the path) leave it to time: a gap filled sooner than
+/// `reorder_window_ms` (a round trip) was reordered.
 fn resent(d: &Direction, p: &Direction, seg: &Segment, ts: Timestamp, ctx: Context) -> Resent {
-    let gap_opened = d.gap_opened(seg.seq);
     if !ctx.near_sender
-        && let Some(opened) = gap_opened
-        && ts.millis_since(opened) <= ctx.reorder_window_ms
+        && let Some(hole) = d.gap(seg.seq)
     {
-        return Resent::OutOfOrder {
-            gap_age_ms: ts.millis_since(opened),
+        let gap_age_ms = ts.millis_since(hole.opened);
+        let tsval_ahead = seg
+            .options
+            .timestamps
+            .zip(hole.opener_tsval)
+            .map(|((v, _), opener)| v.wrapping_sub(opener) as i32);
+        let reordered = match tsval_ahead {
+            Some(ahead) if ahead != 0 => ahead < 0,
+            _ => gap_age_ms <= ctx.reorder_window_ms,
         };
+        if reordered {
+            return Resent::OutOfOrder { gap_age_ms };
+        }
     }
     let peer_quiet_ms = p.last_ts.map(|t| ts.millis_since(t));
     let since_sent_ms = d.last_ts.map(|t| ts.millis_since(t));
+    let since_progress_ms = Some(since_progress_ms(d, p, ts)).filter(|m| m.is_finite());
     Resent::Retransmission(Retransmission {
-        kind: retrans_kind(d, p, seg, ts, peer_quiet_ms, since_sent_ms),
+        kind: retrans_kind(d, p, seg, ts, ctx, peer_quiet_ms, since_sent_ms),
         peer_quiet_ms,
         since_sent_ms,
+        since_progress_ms,
     })
+}
+
+/// How long ago the sender's retransmission timer was last re-armed: when SND.UNA last
+/// advanced, when it last retransmitted, or its first segment.
+fn since_progress_ms(d: &Direction, p: &Direction, ts: Timestamp) -> f64 {
+    [p.highest_ack_ts, d.last_retransmit_ts, d.first_ts]
+        .into_iter()
+        .flatten()
+        .max()
+        .map_or(f64::INFINITY, |t| ts.millis_since(t))
+}
+
+/// A tail loss probe is out and this timeout came at least 1.5 times the probe's own wait (or
+/// the RTO) after it. After a real probe Linux re-arms the RTO from the probe, so the RTO follows
+/// it by about one RTO; a stack without probes backs off and doubles instead (206, 600, 1200 ms).
+fn probe_was_timeout(d: &Direction, ts: Timestamp) -> bool {
+    let Some((sent, wait)) = d.tlp_sent else {
+        return false;
+    };
+    let rto = d.rtt.estimator.linux_rto_ms().unwrap_or(0.0);
+    d.tlp_high.is_some() && ts.millis_since(sent) >= 1.5 * wait.max(rto)
+}
+
+/// Could Linux send a tail loss probe now (`tcp_schedule_loss_probe`)? SACK negotiated, no
+/// recovery under way (Open state), no probe already out, no timeout in this episode; and the
+/// segment is the tail: the probe resends the highest sequence sent.
+fn probe_possible(d: &Direction, p: &Direction, seg: &Segment) -> bool {
+    !d.sends_no_probes
+        && d.sack_negotiated(p)
+        && d.recovery.is_none()
+        && d.tlp_high.is_none()
+        && d.rto_streak == 0
+        && Some(seg.end()) == d.next_seq
 }
 
 /// Decide why a segment was sent again. `d` is the sender's direction, `p` the peer's.
@@ -213,18 +272,26 @@ fn retrans_kind(
     p: &Direction,
     seg: &Segment,
     ts: Timestamp,
+    ctx: Context,
     peer_quiet_ms: Option<f64>,
     since_sent_ms: Option<f64>,
 ) -> RetransKind {
     let end = seg.end();
-    if p.highest_ack.is_some_and(|a| end <= a) {
+    // Spurious only if the sender knew: beside the sender, an ACK that reached the capture
+    // less than its reaction lag before the resend had not been processed yet.
+    let known = if ctx.near_sender && d.reaction_lag_ms > 0.0 {
+        p.ack_known_at(ts.plus_secs(-d.reaction_lag_ms / 1000.0))
+    } else {
+        p.highest_ack
+    };
+    if known.is_some_and(|a| end <= a) {
         return RetransKind::Spurious;
     }
     if seg.flags.syn() {
         // SYN and SYN-ACK retransmissions are always timer driven.
         return RetransKind::Rto;
     }
-    let rto = d.rtt.estimator.rto_ms(LINUX_RTO_FLOOR_MS).unwrap_or(1000.0);
+    let rto = d.rtt.estimator.linux_rto_ms().unwrap_or(1000.0);
     let quiet = peer_quiet_ms
         .unwrap_or(f64::INFINITY)
         .min(since_sent_ms.unwrap_or(f64::INFINITY));
@@ -233,12 +300,13 @@ fn retrans_kind(
     // A timeout: the oldest data resent about an RTO after the last progress. Linux re-arms the
     // retransmission timer when SND.UNA advances and when it retransmits, not on dup ACKs, so a
     // lost fast retransmission is resent by RTO while dup ACKs keep arriving.
-    let progress = [p.highest_ack_ts, d.last_retransmit_ts, d.first_ts]
-        .into_iter()
-        .flatten()
-        .max();
-    let since_progress = progress.map_or(f64::INFINITY, |t| ts.millis_since(t));
+    let since_progress = since_progress_ms(d, p, ts);
     if at_head && (quiet_from_peer >= 0.8 * rto || since_progress >= 0.8 * rto) {
+        // With one segment out, Linux's probe timeout is 2·SRTT + 200 ms capped at the RTO:
+        // the probe leaves at about RTO time, and only a second resend is the RTO.
+        if probe_possible(d, p, seg) {
+            return RetransKind::TailLossProbe;
+        }
         return RetransKind::Rto;
     }
     if let Some(rec) = d.recovery
@@ -252,7 +320,11 @@ fn retrans_kind(
         return RetransKind::Fast;
     }
     let srtt = d.rtt.estimator.srtt_ms;
-    if Some(end) == d.next_seq && quiet >= (1.5 * srtt).max(2.0) {
+    if Some(end) == d.next_seq
+        && quiet >= (1.5 * srtt).max(2.0)
+        && !d.sends_no_probes
+        && d.tlp_high.is_none()
+    {
         return RetransKind::TailLossProbe;
     }
     if quiet_from_peer >= 0.8 * rto {

@@ -112,7 +112,7 @@ pub fn apply(
     }
     if let Some((start, end)) = v.gap_before {
         d.stats.prev_segment_not_captured += 1;
-        d.open_gap(start, end, log.ts);
+        d.open_gap(start, end, log.ts, seg.options.timestamps.map(|(v, _)| v));
         log.push(EventKind::PrevSegmentNotCaptured, || {
             format!(
                 "{} bytes of sequence space before this segment were not captured",
@@ -192,7 +192,21 @@ fn count_retransmission(d: &mut Direction, seg: &Segment, r: Retransmission, log
         d.stats.fin_retransmissions += 1;
     }
     log.push(event_kind, || describe_retransmission(d, seg, r));
+    if kind == RetransKind::TailLossProbe {
+        let rto = d.rtt.estimator.linux_rto_ms().unwrap_or(0.0);
+        d.tlp_high = Some(nxt);
+        // How long the probe waited: from the later of the timer's last re-arming and the
+        // tail's own first transmission.
+        let since_tail = d.last_new_data_ts.map(|t| log.ts.millis_since(t));
+        let wait = match (r.since_progress_ms, since_tail) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(rto),
+        };
+        d.tlp_sent = Some((log.ts, wait));
+    }
     if kind == RetransKind::Rto {
+        d.tlp_high = None;
+        d.tlp_sent = None;
         d.rto_streak += 1;
         d.recovery = Some(Recovery {
             kind: RecoveryKind::Loss,

@@ -26,9 +26,15 @@ pub struct Hole {
     pub start: SeqNumber,
     pub end: SeqNumber,
     pub opened: Timestamp,
+    /// The TSval of the segment that showed the gap (the first one beyond it).
+    pub opener_tsval: Option<u32>,
 }
 
 const HOLES: usize = 8;
+const ACK_LOG: usize = 8;
+/// Sends later than this after an ACK are not taken as its reaction (the application was
+/// silent, or the window was full).
+const MAX_REACTION_LAG_MS: f64 = 20.0;
 
 /// Everything known about one direction of a connection: what its sender sent and acknowledged.
 #[derive(Clone, Debug, Default)]
@@ -49,12 +55,23 @@ pub struct Direction {
     pub rst_at: Option<(Timestamp, u64)>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// When it last sent sequence space never sent before.
+    pub last_new_data_ts: Option<Timestamp>,
     /// Its last ACK number and raw window, for dup ACK and window update detection.
     pub last_ack: Option<SeqNumber>,
     pub last_win_raw: u16,
     /// The highest ACK it sent: the peer's data it has confirmed.
     pub highest_ack: Option<SeqNumber>,
     pub highest_ack_ts: Option<Timestamp>,
+    /// Its last ACK advances, newest last: what the peer had been told, and when.
+    /// Allocated with the first ACK advance, given back with the gaps.
+    pub ack_log: Option<Box<[(SeqNumber, Timestamp); ACK_LOG]>>,
+    pub ack_log_len: usize,
+    /// How long after an ACK arrives this sender's reply leaves (capture beside it): its
+    /// recent largest ACK-clocked send delay, decaying.
+    pub reaction_lag_ms: f64,
+    /// The ACK advance its last ACK-clocked sample was taken from.
+    lag_sampled_ack: Option<SeqNumber>,
     /// Its advertised window in bytes (scaled when both SYNs agreed on scaling).
     pub window: Option<u64>,
     pub window_shift: u8,
@@ -68,6 +85,14 @@ pub struct Direction {
     pub last_retransmit_ts: Option<Timestamp>,
     /// The byte a BSD-style zero-window probe sent at SND.NXT, not yet acknowledged.
     pub probe_byte: Option<SeqNumber>,
+    /// A tail loss probe is out: SND.MAX when it was sent (Linux's `tlp_high_seq`). No second
+    /// probe until the peer acknowledges it; the next timer-driven resend is the RTO.
+    pub tlp_high: Option<SeqNumber>,
+    /// When that probe was sent, and how long after the last progress it left.
+    pub tlp_sent: Option<(Timestamp, f64)>,
+    /// This sender's timer resends double from the first one: it sends no tail loss probes
+    /// (Linux with `tcp_early_retrans=0`, or a stack without TLP).
+    pub sends_no_probes: bool,
     pub last_tsval: Option<u32>,
     pub last_class: Option<SegClass>,
     /// Gaps not yet filled; allocated with the first gap, given back when the connection is
@@ -80,11 +105,18 @@ pub struct Direction {
 
 impl Direction {
     /// Remember a gap `[start, end)` the capture did not see.
-    pub fn open_gap(&mut self, start: SeqNumber, end: SeqNumber, ts: Timestamp) {
+    pub fn open_gap(
+        &mut self,
+        start: SeqNumber,
+        end: SeqNumber,
+        ts: Timestamp,
+        opener_tsval: Option<u32>,
+    ) {
         let hole = Hole {
             start,
             end,
             opened: ts,
+            opener_tsval,
         };
         let holes = self.holes.get_or_insert_with(Default::default);
         if self.hole_count < HOLES {
@@ -100,6 +132,12 @@ impl Direction {
     pub fn gap_opened(&self, seq: SeqNumber) -> Option<Timestamp> {
         let holes = self.holes.as_ref()?;
         self.gap_index(seq).map(|i| holes[i].opened)
+    }
+
+    /// The remembered gap that `seq` falls in.
+    pub fn gap(&self, seq: SeqNumber) -> Option<Hole> {
+        let holes = self.holes.as_ref()?;
+        self.gap_index(seq).map(|i| holes[i])
     }
 
     fn gap_index(&self, seq: SeqNumber) -> Option<usize> {
@@ -139,12 +177,33 @@ impl Direction {
         self.hole_count = kept;
     }
 
+    /// The highest ACK it had sent by `at`: what the peer can have known by then.
+    pub fn ack_known_at(&self, at: Timestamp) -> Option<SeqNumber> {
+        self.ack_log.as_ref()?[..self.ack_log_len]
+            .iter()
+            .rev()
+            .find(|(_, t)| *t <= at)
+            .map(|(a, _)| *a)
+    }
+
+    fn log_ack(&mut self, ack: SeqNumber, ts: Timestamp) {
+        let log = self.ack_log.get_or_insert_with(Default::default);
+        if self.ack_log_len == ACK_LOG {
+            log.rotate_left(1);
+            self.ack_log_len -= 1;
+        }
+        log[self.ack_log_len] = (ack, ts);
+        self.ack_log_len += 1;
+    }
+
     /// The connection will see no more segments: give back what only the segment analysis
     /// needed (the RTT ring and the gaps), keep what the reports read.
     pub fn release(&mut self) {
         self.rtt.release();
         self.holes = None;
         self.hole_count = 0;
+        self.ack_log = None;
+        self.ack_log_len = 0;
     }
 
     /// The window `seg` advertises in bytes: a SYN's is never scaled (RFC 7323 §2.2).
@@ -154,6 +213,12 @@ impl Direction {
         } else {
             u64::from(seg.window) << self.window_shift
         }
+    }
+
+    /// Both SYNs offered SACK: Linux schedules tail loss probes only on such connections.
+    pub fn sack_negotiated(&self, peer: &Direction) -> bool {
+        let ok = |d: &Direction| d.syn_options.is_some_and(|o| o.sack_permitted);
+        ok(self) && ok(peer)
     }
 
     /// SND.UNA as far as the capture can tell: what the peer has acknowledged, else the ISN.
@@ -178,11 +243,25 @@ pub fn after_segment(
     let is_new_data = d.next_seq.is_none_or(|n| end > n);
     if seg.seg_len() > 0 && is_new_data && !matches!(class, SegClass::Retransmission(_)) {
         d.rtt.on_send(end, ts);
+        // The first new data after an ACK advance is the sender's reaction to it.
+        if let (Some(a), Some(at)) = (p.highest_ack, p.highest_ack_ts)
+            && d.lag_sampled_ack != Some(a)
+            && d.last_ts.is_none_or(|l| l <= at)
+        {
+            d.lag_sampled_ack = Some(a);
+            let lag = ts.millis_since(at);
+            if (0.0..MAX_REACTION_LAG_MS).contains(&lag) {
+                d.reaction_lag_ms = lag.max(0.95 * d.reaction_lag_ms);
+            }
+        }
     }
     // A RST occupies no sequence space, and one answering a bad ACK carries that ACK's number:
     // it never moves SND.MAX.
     if !f.rst() && is_new_data {
         d.next_seq = Some(end);
+        if seg.seg_len() > 0 {
+            d.last_new_data_ts = Some(ts);
+        }
     }
     if !ack_acceptable {
         // Remembered only so the peer's RST reply can be recognised.
@@ -192,9 +271,14 @@ pub fn after_segment(
         if d.highest_ack.is_none_or(|h| seg.ack > h) {
             d.highest_ack = Some(seg.ack);
             d.highest_ack_ts = Some(ts);
+            d.log_ack(seg.ack, ts);
             d.sack_high = None;
             p.rtt.on_ack(seg.ack, ts);
             p.forget_holes_below(seg.ack);
+            if p.tlp_high.is_some_and(|h| seg.ack >= h) {
+                p.tlp_high = None;
+                p.tlp_sent = None;
+            }
             if p.recovery.is_some_and(|rec| seg.ack >= rec.high) {
                 p.recovery = None;
                 p.rto_streak = 0;
@@ -230,7 +314,7 @@ mod tests {
         let mut d = Direction::default();
         let t = Timestamp::from_secs_nanos(1, 0);
         let base = SeqNumber(u32::MAX - 5);
-        d.open_gap(base, base + 3000, t);
+        d.open_gap(base, base + 3000, t, None);
         assert_eq!(d.fill_gap(base, base + 1000), Some(t));
         assert_eq!(d.hole_count, 1);
         assert_eq!(d.fill_gap(base + 2000, base + 3000), Some(t));

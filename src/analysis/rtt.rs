@@ -36,9 +36,16 @@ impl RttEstimator {
         self.samples += 1;
     }
 
-    /// SRTT + 4·RTTVAR, floored; `None` before the first sample.
+    /// SRTT + 4·RTTVAR, floored (RFC 6298 §2.4); `None` before the first sample.
     pub fn rto_ms(&self, floor_ms: f64) -> Option<f64> {
         (self.samples > 0).then(|| (self.srtt_ms + 4.0 * self.rttvar_ms).max(floor_ms))
+    }
+
+    /// Linux's RTO: the floor applies to the variance term, not to the sum
+    /// (`tcp_set_rto`: SRTT + max(mdev, TCP_RTO_MIN)), so SRTT 53 ms gives 253 ms, not 200 ms.
+    /// `None` before the first sample.
+    pub fn linux_rto_ms(&self) -> Option<f64> {
+        (self.samples > 0).then(|| self.srtt_ms + (4.0 * self.rttvar_ms).max(LINUX_RTO_FLOOR_MS))
     }
 }
 
@@ -134,6 +141,18 @@ mod tests {
         assert_eq!(e.rttvar_ms, 0.75 * 50.0 + 0.25 * 100.0);
         assert_eq!(e.srtt_ms, 0.875 * 100.0 + 0.125 * 200.0);
         assert_eq!((e.min_ms, e.max_ms, e.samples), (100.0, 200.0, 2));
+    }
+
+    #[test]
+    fn linux_rto_floors_the_variance_not_the_sum() {
+        let mut e = RttEstimator::default();
+        assert_eq!(e.linux_rto_ms(), None);
+        e.sample(53.0);
+        e.rttvar_ms = 5.0;
+        assert_eq!(e.rto_ms(LINUX_RTO_FLOOR_MS), Some(200.0));
+        assert_eq!(e.linux_rto_ms(), Some(253.0));
+        e.rttvar_ms = 60.0;
+        assert_eq!(e.linux_rto_ms(), Some(293.0));
     }
 
     #[test]

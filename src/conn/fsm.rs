@@ -144,8 +144,9 @@ pub fn step(state: State, event: Event) -> Step {
         // §3.10.7 (RST in any synchronized state): the connection is aborted.
         (Closed, SendRst | RecvRst) => Step::Stay,
         (_, SendRst) => Step::Go(Closed),
-        // Linux keeps a TIME_WAIT socket when a RST arrives (the RFC 1337 reading).
-        (TimeWait, RecvRst) => Step::Stay,
+        // Any RST that reaches the endpoint ends it, TIME_WAIT included: Linux's default
+        // (`net.ipv4.tcp_rfc1337 = 0`, "TIME_WAIT assassination"). With RFC 1337's fix the
+        // endpoint drops the RST instead, so no RecvRst is delivered (`--rfc1337`).
         (_, RecvRst) => Step::Go(Closed),
         // §3.10.7.4, TIME-WAIT: the 2·MSL timer expires, or a new SYN is accepted (RFC 6191).
         (TimeWait, TimeWaitEnds) => Step::Go(Closed),
@@ -290,7 +291,7 @@ mod tests {
                 Step::Go(Closed)
             };
             assert_eq!(step(st, SendRst), sent, "{st} sends RST");
-            let received = if matches!(st, Closed | TimeWait) {
+            let received = if st == Closed {
                 Step::Stay
             } else {
                 Step::Go(Closed)

@@ -20,7 +20,7 @@ use crate::analysis::classify::{self, Context};
 use crate::analysis::count;
 use crate::analysis::direction::{self, Direction};
 use crate::analysis::rtt::RttEstimator;
-use crate::analysis::{SegClass, SegFlags};
+use crate::analysis::{RetransKind, SegClass, SegFlags};
 use crate::conn::fsm::{Endpoint, Event, State};
 use crate::conn::handshake::{CapturePoint, Handshake};
 use crate::conn::history::History;
@@ -123,6 +123,14 @@ pub struct Connection {
     pub reused_by: Option<(u32, Timestamp, u64)>,
     pub timeline: Option<Vec<TimelineEntry>>,
     pub finished: bool,
+    /// An endpoint in TIME_WAIT drops an in-window RST (RFC 1337, Linux `tcp_rfc1337=1`)
+    /// instead of closing (Linux's default).
+    pub rfc1337: bool,
+    /// The VLAN IDs its segments carried (outer, inner; 0 when untagged), part of its key.
+    pub vlan: [u16; 2],
+    /// The other direction's VLAN IDs, where they differ (one direction tagged, or tagged
+    /// differently): segments with them joined this connection.
+    pub vlan_reply: Option<[u16; 2]>,
 }
 
 impl Connection {
@@ -177,6 +185,9 @@ impl Connection {
             reused_by: None,
             timeline: record_timeline.then(Vec::new),
             finished: false,
+            rfc1337: false,
+            vlan: [0, 0],
+            vlan_reply: None,
         }
     }
 
@@ -256,6 +267,10 @@ impl Connection {
         let ctx = self.context(s);
         let (d, p) = pair_mut(&mut self.dirs, s);
         let verdict = classify::classify(d, p, seg, ts, ctx);
+        if verdict.probe_was_timeout {
+            self.probes_were_timeouts(s);
+        }
+        let (d, p) = pair_mut(&mut self.dirs, s);
         let mut log = SegmentLog {
             log: &mut self.events,
             frame,
@@ -294,6 +309,43 @@ impl Connection {
         }
     }
 
+    /// The sender on side `s` sends no tail loss probes (its timer resends double from the
+    /// first, here or in another connection from the same host): every resend this connection
+    /// called a probe was its first retransmission timeout. Counters, events and the ladder are
+    /// corrected.
+    pub fn probes_were_timeouts(&mut self, s: Side) {
+        let d = &mut self.dirs[s];
+        d.sends_no_probes = true;
+        let n = std::mem::take(&mut d.stats.tail_loss_probes);
+        if n == 0 {
+            return;
+        }
+        d.stats.rto_retransmissions += n;
+        if d.tlp_high.take().is_some() {
+            // The probe still out was the first timeout of the episode under way.
+            d.tlp_sent = None;
+            d.rto_streak = d.rto_streak.max(1);
+        }
+        const PROBE: &str = " resent as a tail loss probe";
+        for e in self.events.iter_mut() {
+            if e.side == Some(s)
+                && let Some(at) = e.detail.find(PROBE)
+            {
+                let quiet = e.detail[at + PROBE.len()..].to_string();
+                e.detail.truncate(at);
+                e.detail
+                    .push_str(&format!(" resent by RTO (timeout #1{quiet})"));
+            }
+        }
+        if let Some(tl) = self.timeline.as_mut() {
+            for t in tl.iter_mut().filter(|t| t.from == s) {
+                if t.class == SegClass::Retransmission(RetransKind::TailLossProbe) {
+                    t.class = SegClass::Retransmission(RetransKind::Rto);
+                }
+            }
+        }
+    }
+
     /// What classifying a segment from `s` needs to know of the connection.
     pub fn context(&self, s: Side) -> Context {
         let near_sender = match self.handshake.capture_point {
@@ -304,7 +356,19 @@ impl Connection {
             CapturePoint::Unknown => true,
             CapturePoint::Between => false,
         };
-        let reorder_window_ms = match self.handshake.rtt_ms() {
+        // The shortest round trip seen: the handshake's (one late ACK makes it long), and, where
+        // the capture is beside the receiver, the receiver's own data samples (full round trips
+        // from there). Without either, half the sender's SRTT.
+        let receiver = &self.dirs[other(s)].rtt.estimator;
+        let receiver_rtt = (!near_sender
+            && self.handshake.capture_point != CapturePoint::Between
+            && receiver.samples > 0)
+            .then_some(receiver.min_ms);
+        let min_rtt = match (self.handshake.rtt_ms(), receiver_rtt) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let reorder_window_ms = match min_rtt {
             Some(rtt) => 0.9 * rtt,
             None => (self.dirs[s].rtt.estimator.srtt_ms / 2.0).max(3.0),
         };

@@ -79,7 +79,7 @@ impl Connection {
             return;
         }
         let detail = if seg.flags.rst() {
-            "RST reaches the peer in TIME_WAIT (RFC 1337 TIME_WAIT assassination; Linux ignores it by default)".to_string()
+            "RST reaches the peer in TIME_WAIT (TIME_WAIT assassination, RFC 1337)".to_string()
         } else if seg.flags.fin() {
             "FIN retransmitted to the peer in TIME_WAIT: its last ACK was lost or late".to_string()
         } else if seg.payload_len > 0 {
@@ -182,6 +182,10 @@ impl Connection {
         // RFC 9293 §3.10.7.3 (and RFC 5961): acceptable when in the receive window; in SYN_SENT
         // only when it acknowledges the SYN.
         let acceptable = match receiver_state {
+            // Linux's tcp_timewait_state_process: only a RST at exactly RCV.NXT is in window.
+            State::TimeWait => self.dirs[r]
+                .highest_ack
+                .is_none_or(|rcv_nxt| seg.seq == rcv_nxt),
             State::SynSent => {
                 !seg.flags.ack()
                     || self.dirs[r].isn.is_none_or(|isn| seg.ack == isn + 1)
@@ -202,6 +206,14 @@ impl Connection {
                 });
             return;
         }
+        if receiver_state == State::TimeWait && self.rfc1337 {
+            self.events
+                .push(Some(frame), ts, Some(s), EventKind::TimeWaitSegment, || {
+                    "in-window RST ignored in TIME_WAIT (RFC 1337, --rfc1337; Linux's tcp_rfc1337=1)"
+                        .into()
+                });
+            return;
+        }
         if self.dirs[s].rst_at.is_none() {
             self.dirs[s].rst_at = Some((ts, frame));
         }
@@ -209,6 +221,10 @@ impl Connection {
             && matches!(sender_state, State::Listen | State::Closed);
         let detail = if refused {
             "refuses the connection (RST to a SYN: nothing listening)".to_string()
+        } else if receiver_state == State::TimeWait {
+            format!(
+                "resets the connection in {sender_state}: the in-window RST ends the peer's TIME_WAIT (Linux's default, tcp_rfc1337=0)"
+            )
         } else {
             format!("resets the connection in {sender_state} (peer in {receiver_state})")
         };

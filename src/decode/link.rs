@@ -1,34 +1,43 @@
-//! The link layer: Ethernet (802.1Q, 802.1ad and QinQ tags), Linux cooked SLL and SLL2, raw IP,
-//! BSD loopback; and one level of GTP-U tunnel inside UDP.
+//! The link layer: Ethernet (802.1Q, 802.1ad and QinQ tags), MPLS label stacks, Linux cooked SLL
+//! and SLL2, raw IP, BSD loopback; and one level of GTP-U tunnel inside UDP.
 
 use pcap_parser::Linktype;
 
 use crate::decode::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, GTP_U_PORT, SkipReason, be16};
 
-/// Strip the link layer, returning the IP packet.
-pub(super) fn link_payload(link: Linktype, data: &[u8]) -> Result<&[u8], SkipReason> {
-    const TOO_SHORT: SkipReason = SkipReason::Malformed("frame shorter than its link header");
+const TOO_SHORT: SkipReason = SkipReason::Malformed("frame shorter than its link header");
+
+/// Strip the link layer, returning the IP packet and the VLAN IDs (outer, inner; 0 where
+/// untagged). With more than two tags the outermost two are kept.
+pub(super) fn link_payload(link: Linktype, data: &[u8]) -> Result<(&[u8], [u16; 2]), SkipReason> {
     match link.0 {
         // EN10MB, with 802.1Q / 802.1ad / QinQ tags
         1 => {
             let mut ether_type = be16(data, 12).ok_or(TOO_SHORT)?;
             let mut offset = 14;
+            let mut vlan = [0u16; 2];
+            let mut tags = 0;
             while matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+                let tci = be16(data, offset).ok_or(TOO_SHORT)?;
+                if tags < 2 {
+                    vlan[tags] = tci & 0x0fff;
+                }
+                tags += 1;
                 ether_type = be16(data, offset + 2).ok_or(TOO_SHORT)?;
                 offset += 4;
             }
-            by_ether_type(ether_type, &data[offset..])
+            Ok((by_ether_type(ether_type, &data[offset..])?, vlan))
         }
         // LINUX_SLL: the protocol is the last field of the 16-byte header.
-        113 => by_ether_type(
+        113 => untagged(by_ether_type(
             be16(data, 14).ok_or(TOO_SHORT)?,
             data.get(16..).ok_or(TOO_SHORT)?,
-        ),
+        )),
         // LINUX_SLL2: the protocol is the first field of the 20-byte header.
-        276 => by_ether_type(
+        276 => untagged(by_ether_type(
             be16(data, 0).ok_or(TOO_SHORT)?,
             data.get(20..).ok_or(TOO_SHORT)?,
-        ),
+        )),
         // NULL (host byte order) and LOOP (network byte order): a 4-byte address family.
         0 | 108 => {
             let family = data.get(..4).ok_or(TOO_SHORT)?;
@@ -38,20 +47,48 @@ pub(super) fn link_payload(link: Linktype, data: &[u8]) -> Result<&[u8], SkipRea
                 family[0]
             };
             match af {
-                2 | 10 | 24 | 28 | 30 => Ok(&data[4..]),
+                2 | 10 | 24 | 28 | 30 => Ok((&data[4..], [0, 0])),
                 _ => Err(SkipReason::NonIp(u16::from(af))),
             }
         }
         // RAW (101, and 12/14 on some BSDs), IPV4 (228), IPV6 (229)
-        12 | 14 | 101 | 228 | 229 => Ok(data),
+        12 | 14 | 101 | 228 | 229 => Ok((data, [0, 0])),
         other => Err(SkipReason::UnsupportedLinkType(other)),
     }
+}
+
+fn untagged(r: Result<&[u8], SkipReason>) -> Result<(&[u8], [u16; 2]), SkipReason> {
+    r.map(|ip| (ip, [0, 0]))
 }
 
 fn by_ether_type(ether_type: u16, payload: &[u8]) -> Result<&[u8], SkipReason> {
     match ether_type {
         ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Ok(payload),
+        ETHERTYPE_MPLS_UNICAST | ETHERTYPE_MPLS_MULTICAST => mpls_payload(ether_type, payload),
         other => Err(SkipReason::NonIp(other)),
+    }
+}
+
+const ETHERTYPE_MPLS_UNICAST: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+
+/// Below an MPLS label stack (RFC 3032): 4-byte entries up to the one with the bottom-of-stack
+/// bit, then IPv4 or IPv6 by the first nibble. Anything else there (a pseudowire control word,
+/// Ethernet over MPLS) is not IP.
+fn mpls_payload(ether_type: u16, payload: &[u8]) -> Result<&[u8], SkipReason> {
+    let mut offset = 0;
+    loop {
+        let entry = payload.get(offset..offset + 4).ok_or(TOO_SHORT)?;
+        offset += 4;
+        if entry[2] & 0x01 != 0 {
+            break;
+        }
+    }
+    let inner = &payload[offset..];
+    match inner.first().map(|b| b >> 4) {
+        Some(4 | 6) => Ok(inner),
+        Some(_) => Err(SkipReason::NonIp(ether_type)),
+        None => Err(TOO_SHORT),
     }
 }
 /// The IP packet inside a GTP-U G-PDU, if `udp` is one.

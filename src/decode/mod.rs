@@ -194,13 +194,18 @@ pub fn decode_into(frame: &Frame, seg: &mut Segment) -> Result<(), SkipReason> {
     let Some(link) = frame.link_type else {
         return Err(SkipReason::BadInterface);
     };
-    let ip = link::link_payload(link, frame.data)?;
-    ip::decode_ip_into(frame, ip, seg)
+    let (ip, vlan) = link::link_payload(link, frame.data)?;
+    ip::decode_ip_into(frame, ip, seg)?;
+    // After the IP layer, which may have replaced the whole segment (the etherparse path).
+    seg.vlan = vlan;
+    Ok(())
 }
 
 /// The frame's IP packet (its link layer stripped), for comparing frames.
 pub fn ip_packet<'a>(frame: &Frame<'a>) -> Option<&'a [u8]> {
-    link::link_payload(frame.link_type?, frame.data).ok()
+    link::link_payload(frame.link_type?, frame.data)
+        .ok()
+        .map(|(ip, _vlan)| ip)
 }
 
 pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {

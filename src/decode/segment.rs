@@ -114,6 +114,8 @@ pub struct Segment {
     /// Payload length from the IP length fields, not from the captured bytes.
     pub payload_len: u32,
     pub options: TcpOptions,
+    /// 802.1Q / 802.1ad VLAN IDs, outer then inner; 0 where there is no tag.
+    pub vlan: [u16; 2],
 }
 
 impl Segment {
@@ -127,6 +129,7 @@ impl Segment {
         window: 0,
         payload_len: 0,
         options: TcpOptions::NONE,
+        vlan: [0, 0],
     };
 
     /// Sequence space the segment occupies: SYN and FIN count one each (RFC 9293 §3.4).

@@ -152,7 +152,7 @@ pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
                     data_from: role(c, peer),
                     rtt_ms: r,
                     srtt_ms: est.srtt_ms,
-                    rto_ms: est.rto_ms(LINUX_RTO_FLOOR_MS).unwrap_or(LINUX_RTO_FLOOR_MS),
+                    rto_ms: est.linux_rto_ms().unwrap_or(LINUX_RTO_FLOOR_MS),
                 });
             }
         }
@@ -239,12 +239,12 @@ pub fn record_timelines(
                 .iter()
                 .any(|&[a, b]| (src == a && dst == b) || (src == b && dst == a))
     };
-    let mut tracker = Tracker::new(TimelineSelect::All, time_wait_s);
+    let mut tracker = Tracker::new(TimelineSelect::All, time_wait_s).with_options(a.track);
     let mut found: Vec<Box<Connection>> = Vec::new();
     let take = |c: Box<Connection>, found: &mut Vec<Box<Connection>>| {
         if let Some(first) = wanted
             .iter()
-            .find(|w| w.first_frame == c.first_frame && w.addrs == c.addrs)
+            .find(|w| w.first_frame == c.first_frame && w.addrs == c.addrs && w.vlan == c.vlan)
         {
             let mut c = c;
             c.id = first.id;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value, json};
 
-use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator};
+use crate::analysis::rtt::{RFC_RTO_FLOOR_MS, RttEstimator};
 use crate::audit::Audit;
 use crate::conn::story::Detail;
 use crate::conn::summary::{Party, Role};
@@ -286,7 +286,7 @@ fn rtt_json(e: RttEstimator, direction: Option<&'static str>) -> RttJson {
             None
         },
         rto_floor_ms: sampled.then_some(RFC_RTO_FLOOR_MS),
-        linux_rto_ms: sampled.then(|| e.rto_ms(LINUX_RTO_FLOOR_MS).map(N3)),
+        linux_rto_ms: sampled.then(|| e.linux_rto_ms().map(N3)),
         max_ms: val(e.max_ms),
         direction,
         basis: None,

@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::fastmap::{self, FastMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::fsm::State;
 use crate::conn::{Connection, EventKind, Reuse, RoleRule, other};
@@ -44,10 +44,23 @@ impl TimelineSelect {
     }
 }
 
-type FlowKey = (SocketAddr, SocketAddr);
+/// How segments are grouped into connections and how endpoints behave, beyond the capture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrackOptions {
+    /// An endpoint in TIME_WAIT drops an in-window RST (RFC 1337, Linux `tcp_rfc1337=1`);
+    /// by default it closes, as Linux does.
+    pub rfc1337: bool,
+    /// Leave the VLAN IDs out of the flow key, for captures where one direction is tagged and
+    /// the other is not.
+    pub ignore_vlan: bool,
+}
 
-fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
-    if a <= b { (a, b) } else { (b, a) }
+/// Both endpoints, lower first, and the VLAN IDs (outer, inner; 0 when untagged): the same
+/// 4-tuple on two VLANs is two connections, as in Suricata's default `vlan.use-for-tracking`.
+type FlowKey = (SocketAddr, SocketAddr, [u16; 2]);
+
+fn flow_key(a: SocketAddr, b: SocketAddr, vlan: [u16; 2]) -> FlowKey {
+    if a <= b { (a, b, vlan) } else { (b, a, vlan) }
 }
 
 /// Does either endpoint still hold the connection open?
@@ -75,6 +88,23 @@ pub struct Tracker {
     last_ts: Option<Timestamp>,
     timeline: TimelineSelect,
     time_wait_s: f64,
+    /// Hosts whose timer resends double from the first one: they send no tail loss probes, so
+    /// a lone resend of theirs read as a probe was a timeout (settled when it is retired).
+    no_probe_senders: FastMap<IpAddr, ()>,
+    options: TrackOptions,
+    /// The VLAN IDs of the newest connection of each 4-tuple, and the other direction's IDs of
+    /// connections tagged differently each way (see `vlan_partner`).
+    newest_vlan: FastMap<(SocketAddr, SocketAddr), [u16; 2]>,
+    vlan_alias: FastMap<FlowKey, [u16; 2]>,
+}
+
+/// Remember the hosts of `conn` that showed they send no tail loss probes.
+fn note_no_probes(hosts: &mut FastMap<IpAddr, ()>, conn: &Connection) {
+    for s in 0..2 {
+        if conn.dirs[s].sends_no_probes {
+            hosts.insert(conn.addrs[s].ip(), ());
+        }
+    }
 }
 
 impl Tracker {
@@ -91,7 +121,17 @@ impl Tracker {
             last_ts: None,
             timeline,
             time_wait_s,
+            no_probe_senders: fastmap::new(),
+            options: TrackOptions::default(),
+            newest_vlan: fastmap::new(),
+            vlan_alias: fastmap::new(),
         }
+    }
+
+    /// The same tracker with `options` (RFC 1337, VLAN IDs in the flow key).
+    pub fn with_options(mut self, options: TrackOptions) -> Tracker {
+        self.options = options;
+        self
     }
 
     pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
@@ -100,15 +140,26 @@ impl Tracker {
         let clock = self.last_ts.map_or(ts, |last| last.min(ts));
         self.last_ts = Some(ts);
         self.retire_until(clock);
-        let key = flow_key(seg.src, seg.dst);
+        let vlan = if self.options.ignore_vlan {
+            [0, 0]
+        } else {
+            seg.vlan
+        };
+        let mut key = flow_key(seg.src, seg.dst, vlan);
         // One lookup for the common case: a segment of the current incarnation.
-        let new_incarnation = match self.live.get_mut(&key) {
-            Some(conn) if !conn.is_new_incarnation(seg) => {
-                self.closed.feed(conn, key, seg, ts, frame);
-                return;
+        let new_incarnation = loop {
+            match self.live.get_mut(&key) {
+                Some(conn) if !conn.is_new_incarnation(seg) => {
+                    self.closed.feed(conn, key, seg, ts, frame);
+                    note_no_probes(&mut self.no_probe_senders, conn);
+                    return;
+                }
+                Some(_) => break true,
+                None => match self.vlan_partner(key, seg) {
+                    Some(partner) => key = partner,
+                    None => break false,
+                },
             }
-            Some(_) => true,
-            None => false,
         };
         if new_incarnation {
             self.new_incarnation(key, seg, ts, frame);
@@ -117,12 +168,53 @@ impl Tracker {
         }
         if let Some(conn) = self.live.get_mut(&key) {
             self.closed.feed(conn, key, seg, ts, frame);
+            note_no_probes(&mut self.no_probe_senders, conn);
         }
     }
 
     /// The connection a segment just given to [`Tracker::on_segment`] went to.
     pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
-        self.live.get(&flow_key(seg.src, seg.dst)).map(|c| &**c)
+        let vlan = if self.options.ignore_vlan {
+            [0, 0]
+        } else {
+            seg.vlan
+        };
+        let key = flow_key(seg.src, seg.dst, vlan);
+        if let Some(c) = self.live.get(&key) {
+            return Some(c);
+        }
+        let &w = self.vlan_alias.get(&key)?;
+        self.live.get(&(key.0, key.1, w)).map(|c| &**c)
+    }
+
+    /// A segment whose VLAN IDs match no live connection may be the other direction of one
+    /// that is tagged differently one way (a router on a stick, a capture where only one
+    /// direction is tagged): the newest connection of the 4-tuple, if it has seen only the other
+    /// endpoint so far. The pairing is remembered for the rest of the connection.
+    fn vlan_partner(&mut self, key: FlowKey, seg: &Segment) -> Option<FlowKey> {
+        if self.options.ignore_vlan {
+            return None;
+        }
+        if let Some(&w) = self.vlan_alias.get(&key) {
+            let alt = (key.0, key.1, w);
+            if self.live.contains_key(&alt) {
+                return Some(alt);
+            }
+            self.vlan_alias.remove(&key);
+        }
+        let &w = self.newest_vlan.get(&(key.0, key.1))?;
+        let alt = (key.0, key.1, w);
+        let conn = self.live.get_mut(&alt).filter(|_| w != key.2)?;
+        let s = conn.side_of(seg.src);
+        if conn.dirs[s].stats.packets > 0
+            || conn.dirs[other(s)].stats.packets == 0
+            || conn.vlan_reply.is_some()
+        {
+            return None;
+        }
+        conn.vlan_reply = Some(key.2);
+        self.vlan_alias.insert(key, w);
+        Some(alt)
     }
 
     /// Connections finished so far, in the order they finished.
@@ -156,6 +248,20 @@ impl Tracker {
     /// Settle a connection that will see no more segments and queue it for the caller.
     fn retire(&mut self, mut c: Box<Connection>, end: Timestamp) {
         self.settle_role(&mut c);
+        let (a, b, vlan) = flow_key(c.addrs[0], c.addrs[1], c.vlan);
+        if self.newest_vlan.get(&(a, b)) == Some(&vlan) {
+            self.newest_vlan.remove(&(a, b));
+        }
+        if let Some(reply) = c.vlan_reply {
+            self.vlan_alias.remove(&(a, b, reply));
+        }
+        for s in 0..2 {
+            if c.dirs[s].stats.tail_loss_probes > 0
+                && self.no_probe_senders.contains_key(&c.addrs[s].ip())
+            {
+                c.probes_were_timeouts(s);
+            }
+        }
         c.finish(end, self.time_wait_s);
         self.finished.push(c);
     }
@@ -181,6 +287,11 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         let mut conn = Connection::new(id, seg, ts, frame, self.timeline.wants(id));
+        conn.rfc1337 = self.options.rfc1337;
+        conn.vlan = key.2;
+        if !self.options.ignore_vlan {
+            self.newest_vlan.insert((key.0, key.1), key.2);
+        }
         if conn.role_rule == RoleRule::FirstSender {
             // Mid-stream: a port below 1024 marks the server at once; the port-popularity rule
             // waits until the connection is retired.

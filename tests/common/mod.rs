@@ -484,7 +484,7 @@ pub fn arp_frame(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     ethernet(&[0xff; 6], &[], ETHERTYPE_ARP, &a)
 }
 
-const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+pub const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
 /// An Ethernet II frame: MACs, `tags` (each a TPID and TCI), EtherType, payload; padded to the

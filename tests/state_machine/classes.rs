@@ -198,3 +198,51 @@ fn fin_before_any_syn_ack_is_unexpected_at_both_ends() {
     assert_eq!(states(&conn.ends[C]), [SynSent, FinWait1]);
     assert_eq!(states(&conn.ends[S]), []);
 }
+
+/// Away from the sender (issue #14, cause 3): the TSval decides before the time does. The
+/// server's segment 101..201 arrives first and opens a gap; the capture is near the client
+/// (handshake RTT 51 ms).
+fn gap_then_fill(fill_ms: u64, opener_tsval: u32, fill_tsval: u32) -> (Connection, u64) {
+    let mut cap = Capture::with_timeline();
+    cap.at(0, C_SYN);
+    cap.at(50, S_SYN_ACK);
+    cap.at(51, C_ACK);
+    let server_data = |rel: u32, tsval: u32| {
+        with_tsval(
+            Segment {
+                seq: s(rel),
+                flags: PSH_ACK,
+                payload_len: 100,
+                ..SERVER_SEG
+            },
+            tsval,
+        )
+    };
+    cap.at(100, server_data(101, opener_tsval));
+    let fill = cap.at(100 + fill_ms, server_data(1, fill_tsval));
+    (cap.finish_one(1000), fill)
+}
+
+#[test]
+fn a_gap_filled_by_an_older_tsval_is_reordering_even_when_late() {
+    // 60 ms after the gap opened (more than the handshake RTT) but sent before the opener.
+    let (conn, fill) = gap_then_fill(60, 5000, 4999);
+    assert_eq!(class_of(&conn, fill), SegClass::OutOfOrder);
+}
+
+#[test]
+fn a_gap_filled_by_a_newer_tsval_is_a_retransmission_even_when_early() {
+    // 12 ms after the gap opened (less than the handshake RTT of 51 ms) but sent 10 ms after
+    // the opener: a resend on a path faster than the handshake suggested.
+    let (conn, fill) = gap_then_fill(12, 5000, 5010);
+    assert!(matches!(class_of(&conn, fill), SegClass::Retransmission(_)));
+    assert_eq!(conn.dirs[S].stats.out_of_order, 0);
+}
+
+#[test]
+fn equal_tsvals_leave_it_to_the_round_trip() {
+    let (conn, fill) = gap_then_fill(1, 5000, 5000);
+    assert_eq!(class_of(&conn, fill), SegClass::OutOfOrder);
+    let (conn, fill) = gap_then_fill(200, 5000, 5000);
+    assert!(matches!(class_of(&conn, fill), SegClass::Retransmission(_)));
+}

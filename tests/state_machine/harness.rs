@@ -11,7 +11,7 @@ pub use tcpflow_audit::conn::{Connection, EventKind, RoleRule, Side};
 pub use tcpflow_audit::decode::segment::{SackBlock, Segment, TcpFlags, TcpOptions};
 pub use tcpflow_audit::seq::SeqNumber;
 pub use tcpflow_audit::time::Timestamp;
-pub use tcpflow_audit::track::{TimelineSelect, Tracker};
+pub use tcpflow_audit::track::{TimelineSelect, TrackOptions, Tracker};
 
 // ---------------------------------------------------------------------------------------------
 // Constants and segment templates
@@ -83,6 +83,7 @@ pub const CLIENT_SEG: Segment = Segment {
     window: WINDOW,
     payload_len: 0,
     options: NO_OPTIONS,
+    vlan: [0, 0],
 };
 
 /// A bare ACK from the server at its first sequence number.

@@ -12,4 +12,5 @@ mod closing;
 mod established;
 mod handshake;
 mod harness;
+mod linux_timers;
 mod time_wait;

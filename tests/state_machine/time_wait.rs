@@ -239,3 +239,87 @@ fn events_beyond_the_cap_are_counted_not_kept() {
     );
     assert!(conn.events.anomaly_count() >= 400);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A RST reaching TIME_WAIT (issue #14, cause 6): Linux's default ends it, RFC 1337 keeps it
+// ---------------------------------------------------------------------------------------------
+
+/// `time_wait()`, tracked with `options`.
+fn time_wait_with(options: TrackOptions) -> Capture {
+    let mut cap = Capture {
+        tracker: Tracker::new(TimelineSelect::None, TIME_WAIT_S).with_options(options),
+        frame: 0,
+    };
+    cap.at(0, C_SYN);
+    cap.at(50, S_SYN_ACK);
+    cap.at(51, C_ACK);
+    cap.at(100, C_FIN);
+    cap.at(
+        150,
+        Segment {
+            ack: c(2),
+            ..SERVER_SEG
+        },
+    );
+    cap.at(160, Segment { ack: c(2), ..S_FIN });
+    cap.at(161, Segment { ack: s(2), ..C_ACK });
+    cap
+}
+
+/// The server's RST at `seq` (relative), 1 s into the client's TIME_WAIT.
+fn rst_at(rel: u32) -> Segment {
+    Segment {
+        seq: s(rel),
+        flags: RST,
+        ack: SeqNumber(0),
+        ..SERVER_SEG
+    }
+}
+
+#[test]
+fn time_wait_in_window_rst_ends_it_as_linux_does_by_default() {
+    // net.ipv4.tcp_rfc1337 = 0: a RST at exactly RCV.NXT ends TIME_WAIT at once.
+    let mut cap = time_wait_with(TrackOptions::default());
+    let rst = cap.at(1161, rst_at(2));
+    let conn = cap.finish_one(2000);
+    assert_eq!(steps(&conn.ends[C]).last(), Some(&(Closed, Some(rst))));
+    assert_eq!(conn.time_wait_holders().count(), 0);
+    let detail = &conn
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::Reset)
+        .unwrap()
+        .detail;
+    assert!(detail.contains("ends the peer's TIME_WAIT"), "{detail}");
+    assert!(
+        !conn.events.iter().any(|e| e.detail.contains("ignores it")),
+        "no event may say Linux ignores it"
+    );
+}
+
+#[test]
+fn time_wait_in_window_rst_is_ignored_with_rfc1337() {
+    let mut cap = time_wait_with(TrackOptions {
+        rfc1337: true,
+        ..TrackOptions::default()
+    });
+    cap.at(1161, rst_at(2));
+    let conn = cap.finish_one(2000);
+    assert_eq!(steps(&conn.ends[C]).last(), Some(&(TimeWait, Some(6))));
+    assert_eq!(conn.time_wait_holders().collect::<Vec<_>>(), [C]);
+    assert!(
+        conn.events
+            .iter()
+            .any(|e| e.detail.contains("ignored in TIME_WAIT (RFC 1337"))
+    );
+}
+
+#[test]
+fn time_wait_rst_not_at_rcv_nxt_is_ignored_even_by_linux() {
+    // tcp_timewait_state_process takes a RST only at exactly RCV.NXT.
+    let mut cap = time_wait_with(TrackOptions::default());
+    cap.at(1161, rst_at(3));
+    let conn = cap.finish_one(2000);
+    assert_eq!(steps(&conn.ends[C]).last(), Some(&(TimeWait, Some(6))));
+    assert_eq!(events(&conn, EventKind::Unexpected), [(Some(8), Some(S))]);
+}
