@@ -9,7 +9,7 @@ use crate::capture::{CaptureError, CaptureInfo, Input, read_capture};
 use crate::conn::Connection;
 use crate::decode::{SkipReason, decode};
 use crate::patterns::{Pattern, PatternAccumulator};
-use crate::time::Timestamp;
+use crate::time::{ClockWatch, Timestamp};
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
 use crate::track::{TimelineSelect, Tracker};
 
@@ -104,7 +104,8 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
-    let capture = read_capture(input, &mut |frame| {
+    let mut clock = ClockWatch::default();
+    let mut capture = read_capture(input, &mut |frame| {
         frames += 1;
         if frames.is_multiple_of(PROGRESS_EVERY_FRAMES)
             && let Some(p) = progress.as_mut()
@@ -115,6 +116,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
         if frame.link_type.is_some() {
             first_ts.get_or_insert(frame.ts);
             last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
+            clock.frame(frame.ts, frame.number);
         }
         match decode(frame) {
             Ok(seg) => {
@@ -132,6 +134,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
             ControlFlow::Continue(())
         }
     })?;
+    capture.warnings.extend(clock.warnings());
     let end = last_ts.unwrap_or_default();
     for c in tracker.finish_boxed(end) {
         done.add(c, capture.ts_digits);
