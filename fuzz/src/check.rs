@@ -1,6 +1,7 @@
 //! What must hold for any bytes given as a capture: the whole pipeline (read, decode, track,
 //! analyse, every report format, every `--fail-on` rule, every `--top-by` ranking) runs without
-//! a panic, every frame is accounted for, the JSON document is JSON, and the connections that
+//! a panic, every frame is accounted for, every endpoint moves only along edges of the state
+//! table, the JSON document is JSON, and the connections that
 //! `jsonl` streams as they finish are the json document's connections.
 //!
 //! Shared by the fuzz targets and by `tests/fuzz_regressions.rs` (which includes this file), so
@@ -13,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use tcpflow_audit::audit::{Audit, Config, Hooks, audit, audit_with};
 use tcpflow_audit::capture::Input;
 use tcpflow_audit::conn::Connection;
+use tcpflow_audit::conn::fsm::{Event, State, Step, step};
 use tcpflow_audit::report::columns::{FIELDS, Kind as FieldKind};
 use tcpflow_audit::report::{self, Kind, json};
 use tcpflow_audit::rules::Rule;
@@ -34,6 +36,9 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
         "every frame is a TCP segment or skipped with a reason"
     );
     assert_eq!(a.connection_count, a.connections.len() as u64);
+    for c in &a.connections {
+        check_transitions(c);
+    }
     let all = Selection::default().apply(&a.connections);
 
     let mut document = Vec::new();
@@ -68,6 +73,55 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
 
     check_streamed(&input, &config, &a, &doc);
     Some(a)
+}
+
+/// Each endpoint moved only along edges of the state table: every recorded transition starts
+/// where the previous one ended and is a `(from, to)` that `fsm::step` allows for some event.
+fn check_transitions(c: &Connection) {
+    for end in &c.ends {
+        let mut at = end.initial;
+        for t in &end.transitions {
+            assert_eq!(t.from, at, "connection {}: transitions chain", c.id);
+            assert!(
+                is_edge(t.from, t.to),
+                "connection {}: {} -> {} is not an edge of the state table",
+                c.id,
+                t.from,
+                t.to
+            );
+            at = t.to;
+        }
+        assert_eq!(
+            at, end.state,
+            "connection {}: the last transition is the state",
+            c.id
+        );
+    }
+}
+
+fn is_edge(from: State, to: State) -> bool {
+    let mut events = vec![
+        Event::SendSyn,
+        Event::RecvSyn,
+        Event::SendSynAck,
+        Event::AckSynAck,
+        Event::SendFin,
+        Event::SendRst,
+        Event::RecvRst,
+        Event::TimeWaitEnds,
+        Event::RecvFin {
+            acks_own_fin: false,
+        },
+        Event::RecvFin { acks_own_fin: true },
+    ];
+    for of_syn in [false, true] {
+        for of_fin in [false, true] {
+            events.push(Event::RecvAck { of_syn, of_fin });
+        }
+    }
+    events.into_iter().any(
+        |e| matches!(step(from, e), Step::Go(s) | Step::Unexpected { then: Some(s) } if s == to),
+    )
 }
 
 /// Every rule the registry allows, with each operator, on every connection and the capture.
