@@ -140,9 +140,10 @@ pub(super) fn read_records(
                             Some(r) if r > 0 => r,
                             _ => {
                                 info.warnings.push(format!(
-                                    "interface {} has an invalid if_tsresol ({}); microseconds assumed",
+                                    "interface {} of section {} has an if_tsresol of {} s per unit, finer than a 64-bit count of units per second holds; microseconds assumed",
                                     interfaces.len(),
-                                    idb.if_tsresol
+                                    info.sections,
+                                    tsresol_text(idb.if_tsresol)
                                 ));
                                 1_000_000
                             }
@@ -345,6 +346,16 @@ fn ng_timestamp(high: u32, low: u32, iface: Interface) -> Result<Timestamp, Time
         .ok_or(held)
 }
 
+/// An `if_tsresol` byte as the unit it names: `10^-25`, `2^-70`.
+fn tsresol_text(tsresol: u8) -> String {
+    let exp = tsresol & 0x7f;
+    if tsresol & 0x80 != 0 {
+        format!("2^-{exp}")
+    } else {
+        format!("10^-{exp}")
+    }
+}
+
 /// "describes no interface", "describes only interface 0", "describes interfaces 0–9999".
 fn described(interfaces: usize) -> String {
     match interfaces {
@@ -473,6 +484,14 @@ mod tests {
             ng_timestamp(0, 5, iface(1, -10)),
             Ok(Timestamp::from_secs_nanos(-5, 0))
         );
+    }
+
+    #[test]
+    fn invalid_resolutions_are_named_as_units() {
+        assert_eq!(ts_resolution(25), None);
+        assert_eq!(tsresol_text(25), "10^-25");
+        assert_eq!(ts_resolution(0x80 | 70), None);
+        assert_eq!(tsresol_text(0x80 | 70), "2^-70");
     }
 
     #[test]
