@@ -8,6 +8,7 @@ use clap_complete::Shell;
 
 use tcpflow_audit::audit::Config;
 use tcpflow_audit::capture::Input;
+use tcpflow_audit::plot::PlotKind;
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey, parse_net};
 use tcpflow_audit::track::TimelineSelect;
@@ -35,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// TIME_WAIT report: who closes first, how many sockets each endpoint holds, reuse, diagnosis.
     TimeWait(Opts),
+    /// Draw one graph as a standalone SVG on stdout: tsg, ladder, rtt, throughput (with --conn N) or time-wait.
+    Plot(PlotArgs),
     /// Print a completion script for SHELL on stdout, e.g. `tcpflow-audit completions bash`.
     #[command(hide = true)]
     Completions {
@@ -52,6 +55,31 @@ pub enum Format {
     Json,
     Jsonl,
     Csv,
+    /// One self-contained page: the findings and the pictures of the drawn connections.
+    Html,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlotKindArg {
+    /// Time-sequence graph (sequence numbers, ACK line, window, SACK, marked segment classes).
+    Tsg,
+    /// Ladder of the handshake and close with each endpoint's states.
+    Ladder,
+    /// RTT samples, SRTT and RTO over time.
+    Rtt,
+    /// Bits per second each side sent and had acknowledged.
+    Throughput,
+    /// TIME_WAIT sockets held over the capture per server endpoint and per host.
+    TimeWait,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// What to draw.
+    #[arg(value_enum)]
+    pub kind: PlotKindArg,
+    #[command(flatten)]
+    pub opts: Opts,
 }
 
 #[derive(Args, Debug)]
@@ -107,6 +135,11 @@ pub struct Opts {
     /// No warnings, rule reports or progress bar on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Pretty-print the JSON document (the default on a terminal; elsewhere it is compact, one
+    /// connection per line).
+    #[arg(long)]
+    pub pretty: bool,
 }
 
 /// What the command line asks for.
@@ -124,8 +157,11 @@ pub struct Plan {
     pub rules: Vec<Rule>,
     pub format: Format,
     pub time_wait_only: bool,
+    /// `plot KIND`: the graph to draw instead of a report.
+    pub plot: Option<PlotKind>,
     pub show_timelines: bool,
     pub quiet: bool,
+    pub pretty: bool,
 }
 
 pub fn parse_duration(s: &str) -> Result<f64> {
@@ -189,6 +225,11 @@ const MAN_COMMANDS_AND_EXIT_STATUS: &str = r#".SH COMMANDS
 The TIME_WAIT report only: who closes first, how many sockets each endpoint holds in TIME_WAIT
 and when, 4\-tuple reuse during TIME_WAIT, and a diagnosis. Takes the options above.
 .TP
+\fBtcpflow\-audit plot\fR \fIKIND\fR [\fB\-\-conn\fR \fIID\fR] [\fIOPTIONS\fR] <\fICAPTURE\fR>
+One graph as a standalone SVG on standard output: \fBtsg\fR (time\-sequence graph),
+\fBladder\fR, \fBrtt\fR, \fBthroughput\fR (each of the connection named by \fB\-\-conn\fR) or
+\fBtime\-wait\fR (TIME_WAIT sockets held over the capture).
+.TP
 \fBtcpflow\-audit completions\fR <\fISHELL\fR>
 Print a completion script for bash, zsh, fish, powershell or elvish on standard output.
 .TP
@@ -213,9 +254,33 @@ impl Cli {
             Some(Command::Completions { shell }) => return Ok(Action::Print(completions(shell))),
             Some(Command::Man) => return man_page().map(Action::Print),
             Some(Command::TimeWait(o)) => (o, true),
+            Some(Command::Plot(p)) => {
+                return Self::plot_plan(p).map(|p| Action::Audit(Box::new(p)));
+            }
             None => (self.opts, false),
         };
         Self::plan(opts, time_wait_only).map(|p| Action::Audit(Box::new(p)))
+    }
+
+    fn plot_plan(p: PlotArgs) -> Result<Plan> {
+        let kind = match p.kind {
+            PlotKindArg::Tsg => PlotKind::Tsg,
+            PlotKindArg::Ladder => PlotKind::Ladder,
+            PlotKindArg::Rtt => PlotKind::Rtt,
+            PlotKindArg::Throughput => PlotKind::Throughput,
+            PlotKindArg::TimeWait => PlotKind::TimeWait,
+        };
+        if kind != PlotKind::TimeWait && p.opts.conns.len() != 1 {
+            bail!("plot: name the connection to draw with one --conn ID");
+        }
+        let mut plan = Self::plan(p.opts, false)?;
+        plan.config.timeline = if kind == PlotKind::TimeWait {
+            TimelineSelect::None
+        } else {
+            TimelineSelect::Ids(plan.selection.ids.clone())
+        };
+        plan.plot = Some(kind);
+        Ok(plan)
     }
 
     fn plan(opts: Opts, time_wait_only: bool) -> Result<Plan> {
@@ -237,7 +302,7 @@ impl Cli {
         let show_timelines = opts.timeline || !opts.conns.is_empty();
         let timeline = if opts.timeline {
             TimelineSelect::All
-        } else if !opts.conns.is_empty() && opts.format == Format::Table {
+        } else if !opts.conns.is_empty() && matches!(opts.format, Format::Table | Format::Html) {
             TimelineSelect::Ids(opts.conns.clone())
         } else {
             TimelineSelect::None
@@ -259,8 +324,10 @@ impl Cli {
             rules,
             format: opts.format,
             time_wait_only,
+            plot: None,
             show_timelines,
             quiet: opts.quiet,
+            pretty: opts.pretty,
         })
     }
 }

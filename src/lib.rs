@@ -17,9 +17,9 @@
 //!   [`analysis::rtt`] the RFC 6298 estimator.
 //! - [`events`]: the capped event log every connection keeps.
 //! - [`time_wait`] and [`patterns`]: the capture-wide reports, fed each finished connection.
-//! - [`report`]: the output formats behind one trait; [`report::columns`] is the one list of
-//!   connection fields that the table, CSV, `--fail-on` ([`rules`]) and `--top-by`
-//!   ([`select`]) share.
+//! - [`report`]: the output formats behind one trait (table, timeline, JSON, CSV, HTML);
+//!   [`report::columns`] is the one list of connection fields that the table, CSV, `--fail-on`
+//!   ([`rules`]) and `--top-by` ([`select`]) share; [`plot`] draws the SVG pictures.
 //! - [`audit`] runs the whole pass.
 
 pub mod analysis;
@@ -28,7 +28,9 @@ pub mod capture;
 pub mod conn;
 pub mod decode;
 pub mod events;
+pub mod fastmap;
 pub mod patterns;
+pub mod plot;
 pub mod report;
 pub mod rules;
 pub mod select;

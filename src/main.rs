@@ -13,8 +13,9 @@ use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, Prog
 
 use cli::{Action, Cli, Format, Plan};
 use tcpflow_audit::audit::{Audit, Hooks, audit_with};
+use tcpflow_audit::capture::Input;
 use tcpflow_audit::conn::Connection;
-use tcpflow_audit::report::{self, json};
+use tcpflow_audit::report::{self, Report, html, json};
 
 fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
@@ -34,13 +35,32 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let plan = match cli.into_action() {
+    let mut plan = match cli.into_action() {
         Ok(Action::Audit(plan)) => plan,
         Ok(Action::Print(text)) => return print(&text),
         Err(e) => {
             eprintln!("tcpflow-audit: {e:#}");
             return ExitCode::from(2);
         }
+    };
+    // The page's drawing pass reads the capture again: standard input is kept in a file.
+    let _spool = if plan.format == Format::Html
+        && plan.plot.is_none()
+        && plan.selection.ids.is_empty()
+        && matches!(plan.input, Input::Stdin)
+    {
+        match html::spool_stdin() {
+            Ok(spool) => {
+                plan.input = Input::Path(spool.path.clone());
+                Some(spool)
+            }
+            Err(e) => {
+                eprintln!("tcpflow-audit: cannot keep standard input for drawing: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
     };
     // jsonl writes each connection as it finishes, unless --top must see them all first.
     let streaming = plan.format == Format::Jsonl && plan.selection.top.is_none();
@@ -87,6 +107,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(kind) = plan.plot {
+        let id = plan.selection.ids.first().copied();
+        return match html::plot_svg(kind, &audit, id) {
+            Some(svg) => print(svg.as_bytes()),
+            None => {
+                eprintln!(
+                    "tcpflow-audit: plot: no connection {} in the capture",
+                    id.unwrap_or_default()
+                );
+                ExitCode::from(2)
+            }
+        };
+    }
     let selected = plan.selection.apply(&audit.connections);
     if !plan.quiet && plan.format != Format::Table {
         for w in &audit.capture.warnings {
@@ -168,18 +201,29 @@ fn print(text: &[u8]) -> ExitCode {
 }
 
 fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-    let kind = match plan.format {
-        Format::Json => report::Kind::Json,
-        Format::Jsonl => report::Kind::Jsonl,
-        Format::Csv => report::Kind::Csv,
-        Format::Table if plan.time_wait_only => report::Kind::TimeWait,
-        Format::Table => report::Kind::Table {
+    let simple = |kind| Some(report::writer(kind));
+    let boxed = match plan.format {
+        Format::Json => simple(report::Kind::Json {
+            pretty: plan.pretty || io::stdout().is_terminal(),
+        }),
+        Format::Jsonl => simple(report::Kind::Jsonl),
+        Format::Csv => simple(report::Kind::Csv),
+        Format::Table if plan.time_wait_only => simple(report::Kind::TimeWait),
+        Format::Table => simple(report::Kind::Table {
             timelines: plan.show_timelines,
-        },
+        }),
+        Format::Html => None,
     };
+    // The HTML report reads the capture a second time for the connections it draws.
+    let html = html::Html {
+        input: &plan.input,
+        time_wait_s: plan.config.time_wait_s,
+        ids: &plan.selection.ids,
+    };
+    let writer: &dyn Report = boxed.as_deref().unwrap_or(&html);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    report::writer(kind).write(&mut out, a, selected)?;
+    writer.write(&mut out, a, selected)?;
     out.flush()
 }
 

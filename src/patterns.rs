@@ -2,7 +2,9 @@
 //! involved: half-open connections piling up on a server port (SYN flood) and one host trying
 //! many ports (scan).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fastmap::FastMap;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::Connection;
@@ -42,8 +44,8 @@ struct Tries {
 /// a pattern may report is stored: ids, ports and addresses.
 #[derive(Default)]
 pub struct PatternAccumulator {
-    half_open: HashMap<SocketAddr, HalfOpen>,
-    tries: HashMap<(IpAddr, IpAddr), Tries>,
+    half_open: FastMap<SocketAddr, HalfOpen>,
+    tries: FastMap<(IpAddr, IpAddr), Tries>,
 }
 
 impl PatternAccumulator {

@@ -1,7 +1,7 @@
 //! TIME_WAIT accounting per endpoint (SPEC.md §6): who closes first, how many sockets each
 //! endpoint holds in TIME_WAIT over time, 4-tuple reuse, and a diagnosis in plain words.
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap;
 use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
@@ -64,7 +64,7 @@ struct Acc {
 /// a client's ephemeral port that meets one server, so one peer is kept without a table.
 enum Peers {
     One(SocketAddr, Timestamp),
-    Many(HashMap<SocketAddr, Timestamp>),
+    Many(FastMap<SocketAddr, Timestamp>),
 }
 
 impl Peers {
@@ -73,7 +73,7 @@ impl Peers {
         match self {
             Peers::One(p, last) if *p == peer => Some(std::mem::replace(last, at)),
             Peers::One(p, last) => {
-                *self = Peers::Many(HashMap::from([(*p, *last), (peer, at)]));
+                *self = Peers::Many(FastMap::from_iter([(*p, *last), (peer, at)]));
                 None
             }
             Peers::Many(map) => map.insert(peer, at),
@@ -92,7 +92,7 @@ impl Peers {
 /// be kept. Incarnations of one 4-tuple finish in order, which the port-reuse gap relies on.
 #[derive(Default)]
 pub struct TimeWaitAccumulator {
-    acc: HashMap<SocketAddr, Acc>,
+    acc: FastMap<SocketAddr, Acc>,
 }
 
 impl TimeWaitAccumulator {

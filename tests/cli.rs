@@ -569,3 +569,26 @@ fn the_connections_table_in_chunks_is_the_table_in_one_piece() {
         assert_eq!(draw(chunk), whole, "chunks of {chunk}");
     }
 }
+
+#[test]
+fn json_is_compact_with_a_line_per_connection_and_pretty_on_request() {
+    let f = fixture("http10_server_close_client.pcap");
+    let compact = stdout(&run(&["--format", "json", f.to_str().unwrap()]));
+    let pretty = stdout(&run(&["--format", "json", "--pretty", f.to_str().unwrap()]));
+    let a: serde_json::Value = serde_json::from_str(&compact).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&pretty).unwrap();
+    assert_eq!(a, b, "the same document either way");
+    let lines: Vec<&str> = compact.lines().collect();
+    assert_eq!(
+        lines.len(),
+        200 + 2,
+        "header line, one per connection, trailer"
+    );
+    assert!(lines[1].starts_with("{\"id\":1,") && lines[200].starts_with("{\"id\":200,"));
+    assert!(
+        pretty.len() > compact.len() * 3 / 2,
+        "{} vs {}",
+        pretty.len(),
+        compact.len()
+    );
+}

@@ -472,7 +472,7 @@ fn check_legacy_timestamps(
     assert_eq!(num_text(&doc["connections"][0]["end_ts"]), last);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("\"first_ts\": {first},")),
+        stdout.contains(&format!("\"first_ts\":{first},")),
         "first_ts not printed as {first}:\n{stdout}"
     );
 }

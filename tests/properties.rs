@@ -494,7 +494,7 @@ proptest! {
         prop_assert_eq!(a.tcp_segments + a.skipped_total(), a.capture.frames);
         let selected = Selection::default().apply(&a.connections);
         let mut out = Vec::new();
-        report::writer(Kind::Json).write(&mut out, &a, &selected).unwrap();
+        report::writer(Kind::Json { pretty: true }).write(&mut out, &a, &selected).unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let errors: Vec<String> = document_schema()
             .iter_errors(&doc)

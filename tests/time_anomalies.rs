@@ -54,7 +54,7 @@ fn table(a: &Audit) -> String {
 fn json(a: &Audit) -> serde_json::Value {
     let selected = Selection::default().apply(&a.connections);
     let mut out = Vec::new();
-    report::writer(Kind::Json)
+    report::writer(Kind::Json { pretty: true })
         .write(&mut out, a, &selected)
         .unwrap();
     serde_json::from_slice(&out).unwrap()

@@ -1,5 +1,6 @@
 //! What must hold for any bytes given as a capture: the whole pipeline (read, decode, track,
-//! analyse, every report format, every `--fail-on` rule, every `--top-by` ranking) runs without
+//! analyse, every report format with the HTML report and its plots, every `--fail-on` rule,
+//! every `--top-by` ranking) runs without
 //! a panic, every frame is accounted for, every endpoint moves only along edges of the state
 //! table, the JSON document is JSON, and the connections that
 //! `jsonl` streams as they finish are the json document's connections.
@@ -15,8 +16,10 @@ use tcpflow_audit::audit::{Audit, Config, Hooks, audit, audit_with};
 use tcpflow_audit::capture::Input;
 use tcpflow_audit::conn::Connection;
 use tcpflow_audit::conn::fsm::{Event, State, Step, step};
+use tcpflow_audit::plot::PlotKind;
 use tcpflow_audit::report::columns::{FIELDS, Kind as FieldKind};
-use tcpflow_audit::report::{self, Kind, json};
+use tcpflow_audit::report::html::{Html, plot_svg};
+use tcpflow_audit::report::{self, Kind, Report, json};
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey};
 use tcpflow_audit::track::TimelineSelect;
@@ -41,11 +44,12 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
     }
     let all = Selection::default().apply(&a.connections);
 
-    let mut document = Vec::new();
+    let mut documents = Vec::new();
     for kind in [
         Kind::Table { timelines: true },
         Kind::TimeWait,
-        Kind::Json,
+        Kind::Json { pretty: true },
+        Kind::Json { pretty: false },
         Kind::Jsonl,
         Kind::Csv,
     ] {
@@ -53,12 +57,16 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
         report::writer(kind)
             .write(&mut out, &a, &all)
             .expect("a report written to memory cannot fail");
-        if kind == Kind::Json {
-            document = out;
+        if let Kind::Json { .. } = kind {
+            documents.push(out);
         }
     }
     let doc: serde_json::Value =
-        serde_json::from_slice(&document).expect("the json report is JSON");
+        serde_json::from_slice(&documents[0]).expect("the json report is JSON");
+    let compact: serde_json::Value =
+        serde_json::from_slice(&documents[1]).expect("the compact json report is JSON");
+    assert_eq!(doc, compact, "pretty and compact json say the same");
+    check_html(&input, &config, &a, &all);
 
     check_rules(&a);
     for field in FIELDS.iter().filter(|f| f.kind != FieldKind::Text) {
@@ -122,6 +130,35 @@ fn is_edge(from: State, to: State) -> bool {
     events.into_iter().any(
         |e| matches!(step(from, e), Step::Go(s) | Step::Unexpected { then: Some(s) } if s == to),
     )
+}
+
+/// The HTML report both ways (the connections of `--conn`, whose timelines were recorded, and
+/// the most anomalous, recorded by a second pass), and every plot of a few connections.
+fn check_html(input: &Input, config: &Config, a: &Audit, all: &[&Connection]) {
+    let ids: Vec<u32> = a.connections.iter().map(|c| c.id).take(4).collect();
+    for chosen in [&ids[..], &[]] {
+        let html = Html {
+            input,
+            time_wait_s: config.time_wait_s,
+            ids: chosen,
+        };
+        let mut out = Vec::new();
+        html.write(&mut out, a, all)
+            .expect("an HTML report written to memory cannot fail");
+        assert!(out.starts_with(b"<!DOCTYPE html>"));
+    }
+    for kind in [
+        PlotKind::Tsg,
+        PlotKind::Ladder,
+        PlotKind::Rtt,
+        PlotKind::Throughput,
+        PlotKind::TimeWait,
+    ] {
+        for &id in &ids {
+            let _ = plot_svg(kind, a, Some(id));
+        }
+        let _ = plot_svg(kind, a, None);
+    }
 }
 
 /// Every rule the registry allows, with each operator, on every connection and the capture.

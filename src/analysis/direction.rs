@@ -71,7 +71,9 @@ pub struct Direction {
     pub last_rto_gap_ms: Option<f64>,
     pub last_tsval: Option<u32>,
     pub last_class: Option<SegClass>,
-    pub holes: [Hole; HOLES],
+    /// Gaps not yet filled; allocated with the first gap, given back when the connection is
+    /// finished.
+    pub holes: Option<Box<[Hole; HOLES]>>,
     pub hole_count: usize,
     pub rtt: RttSampler,
     pub stats: DirStats,
@@ -85,50 +87,65 @@ impl Direction {
             end,
             opened: ts,
         };
+        let holes = self.holes.get_or_insert_with(Default::default);
         if self.hole_count < HOLES {
-            self.holes[self.hole_count] = hole;
+            holes[self.hole_count] = hole;
             self.hole_count += 1;
         } else {
-            self.holes.rotate_left(1);
-            self.holes[HOLES - 1] = hole;
+            holes.rotate_left(1);
+            holes[HOLES - 1] = hole;
         }
     }
 
     /// When the remembered gap that `seq` falls in opened.
     pub fn gap_opened(&self, seq: SeqNumber) -> Option<Timestamp> {
-        self.gap_index(seq).map(|i| self.holes[i].opened)
+        let holes = self.holes.as_ref()?;
+        self.gap_index(seq).map(|i| holes[i].opened)
     }
 
     fn gap_index(&self, seq: SeqNumber) -> Option<usize> {
-        (0..self.hole_count).find(|&i| seq >= self.holes[i].start && seq < self.holes[i].end)
+        let holes = self.holes.as_ref()?;
+        (0..self.hole_count).find(|&i| seq >= holes[i].start && seq < holes[i].end)
     }
 
     /// If `[seq, end)` lies in a remembered gap, consume that part and return when it opened.
     pub fn fill_gap(&mut self, seq: SeqNumber, end: SeqNumber) -> Option<Timestamp> {
         let i = self.gap_index(seq)?;
-        let opened = self.holes[i].opened;
-        let h = &mut self.holes[i];
+        let holes = self.holes.as_mut()?;
+        let opened = holes[i].opened;
+        let h = &mut holes[i];
         if seq == h.start {
             h.start = end.min(h.end);
         } else {
             h.end = seq;
         }
         if h.start >= h.end {
-            self.holes.copy_within(i + 1..self.hole_count, i);
+            holes.copy_within(i + 1..self.hole_count, i);
             self.hole_count -= 1;
         }
         Some(opened)
     }
 
     pub fn forget_holes_below(&mut self, ack: SeqNumber) {
+        let Some(holes) = self.holes.as_mut() else {
+            return;
+        };
         let mut kept = 0;
         for i in 0..self.hole_count {
-            if self.holes[i].end > ack {
-                self.holes[kept] = self.holes[i];
+            if holes[i].end > ack {
+                holes[kept] = holes[i];
                 kept += 1;
             }
         }
         self.hole_count = kept;
+    }
+
+    /// The connection will see no more segments: give back what only the segment analysis
+    /// needed (the RTT ring and the gaps), keep what the reports read.
+    pub fn release(&mut self) {
+        self.rtt.release();
+        self.holes = None;
+        self.hole_count = 0;
     }
 
     /// The window `seg` advertises in bytes: a SYN's is never scaled (RFC 7323 §2.2).

@@ -52,10 +52,12 @@ struct Timed {
 const RING: usize = 32;
 
 /// Segments in flight awaiting their first covering ACK. A fixed ring: when more than `RING`
-/// segments are outstanding the oldest are forgotten (fewer samples, never a wrong one).
+/// segments are outstanding the oldest are forgotten (fewer samples, never a wrong one). The
+/// ring is allocated with the first segment sent and given back when the connection is
+/// finished ([`RttSampler::release`]): only the estimator is kept.
 #[derive(Clone, Debug, Default)]
 pub struct RttSampler {
-    ring: [Timed; RING],
+    ring: Option<Box<[Timed; RING]>>,
     head: usize,
     len: usize,
     pub estimator: RttEstimator,
@@ -64,7 +66,8 @@ pub struct RttSampler {
 impl RttSampler {
     pub fn on_send(&mut self, end: SeqNumber, ts: Timestamp) {
         let slot = (self.head + self.len) % RING;
-        self.ring[slot] = Timed {
+        let ring = self.ring.get_or_insert_with(Default::default);
+        ring[slot] = Timed {
             end,
             sent: ts,
             retransmitted: false,
@@ -76,10 +79,19 @@ impl RttSampler {
         }
     }
 
+    /// The connection will see no more segments: keep only the estimator.
+    pub fn release(&mut self) {
+        self.ring = None;
+        self.len = 0;
+    }
+
     /// Karn's rule: a segment resent is never sampled.
     pub fn on_retransmit(&mut self, seq: SeqNumber, end: SeqNumber) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
         for i in 0..self.len {
-            let t = &mut self.ring[(self.head + i) % RING];
+            let t = &mut ring[(self.head + i) % RING];
             if t.end > seq && t.end - 1 < end {
                 t.retransmitted = true;
             }
@@ -90,9 +102,10 @@ impl RttSampler {
 
     /// An ACK that moved the left edge to `ack`; returns the sample it yields, if any.
     pub fn on_ack(&mut self, ack: SeqNumber, ts: Timestamp) -> Option<f64> {
+        let ring = self.ring.as_ref()?;
         let mut newest: Option<Timed> = None;
-        while self.len > 0 && self.ring[self.head].end <= ack {
-            newest = Some(self.ring[self.head]);
+        while self.len > 0 && ring[self.head].end <= ack {
+            newest = Some(ring[self.head]);
             self.head = (self.head + 1) % RING;
             self.len -= 1;
         }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use flate2::read::MultiGzDecoder;
 use pcap_parser::Linktype;
 
+pub mod mapped;
 pub mod records;
 
 use crate::time::Timestamp;
@@ -88,7 +89,7 @@ pub struct CaptureInfo {
 impl CaptureInfo {
     /// The digits timestamps are shown with: those of the finest resolution described so far,
     /// microseconds before any interface is.
-    fn shown_digits(&self) -> u8 {
+    pub(crate) fn shown_digits(&self) -> u8 {
         if self.ts_digits == 0 {
             6
         } else {
@@ -146,6 +147,15 @@ pub fn read_capture(
                 file: file.clone(),
                 source,
             })?;
+            if let Some((map, header)) = mapped::map_pcap(&f) {
+                let mut info = CaptureInfo {
+                    file: file.clone(),
+                    ..CaptureInfo::default()
+                };
+                mapped::read_mapped(&map, header, &mut info, on_frame);
+                records::settle(&mut info)?;
+                return Ok(info);
+            }
             Box::new(f)
         }
     };

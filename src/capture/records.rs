@@ -287,13 +287,21 @@ pub(super) fn read_records(
             info.frames
         ));
     }
+    settle(info)
+}
+
+/// The end of any reading: a file that gave no frame, only warnings, is unreadable.
+pub(super) fn settle(info: &mut CaptureInfo) -> Result<(), CaptureError> {
     if info.frames == 0 && !info.warnings.is_empty() {
         let reason = info
             .warnings
             .join("; ")
             .replace("; analysed up to there", "")
             .replace("; analysed up to the cut", "");
-        return Err(CaptureError::Unreadable { file, reason });
+        return Err(CaptureError::Unreadable {
+            file: info.file.clone(),
+            reason,
+        });
     }
     info.ts_digits = info.shown_digits();
     Ok(())

@@ -356,7 +356,10 @@ impl Connection {
                 }
             }
         }
-        // Kept until the report is written: no spare capacity.
+        // Kept until the report is written: no analysis state, no spare capacity.
+        for d in &mut self.dirs {
+            d.release();
+        }
         self.events.shrink_to_fit();
         for end in &mut self.ends {
             end.transitions.shrink_to_fit();

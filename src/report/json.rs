@@ -45,12 +45,38 @@ pub fn document(a: &Audit, connections: &[&Connection]) -> Value {
 
 /// Write the document without holding it in memory: each connection is turned into JSON and
 /// written in turn, so memory stays with the connections, not with the size of the output.
+/// Pretty-printed for a person; otherwise compact, one connection per line inside the
+/// `connections` array (a few times smaller and faster, and still greppable).
 pub fn write_document<W: std::io::Write>(
-    out: W,
+    mut out: W,
     a: &Audit,
     connections: &[&Connection],
+    pretty: bool,
 ) -> serde_json::Result<()> {
-    serde_json::to_writer_pretty(out, &Document::new(a, connections))
+    let doc = Document::new(a, connections);
+    if pretty {
+        return serde_json::to_writer_pretty(out, &doc);
+    }
+    let digits = a.capture.ts_digits;
+    let io = serde_json::Error::io;
+    out.write_all(b"{\"schema\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.schema)?;
+    out.write_all(b",\"capture\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.capture)?;
+    out.write_all(b",\"connections\":[").map_err(io)?;
+    for (i, c) in connections.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })
+            .map_err(io)?;
+        serde_json::to_writer(&mut out, &ConnectionJson::new(c, digits))?;
+    }
+    if !connections.is_empty() {
+        out.write_all(b"\n").map_err(io)?;
+    }
+    out.write_all(b"],\"time_wait\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.time_wait)?;
+    out.write_all(b",\"patterns\":").map_err(io)?;
+    serde_json::to_writer(&mut out, &doc.patterns)?;
+    out.write_all(b"}").map_err(io)
 }
 
 /// Field order is the order of SPEC.md §8.
@@ -439,7 +465,16 @@ fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
 
 /// One connection as a JSON line, flushed at once so a reader downstream sees it now.
 pub fn write_line(out: &mut dyn std::io::Write, c: &Connection, digits: u8) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, &ConnectionJson::new(c, digits))?;
-    writeln!(out)?;
-    out.flush()
+    LINE.with_borrow_mut(|buf| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits))?;
+        buf.push(b'\n');
+        out.write_all(buf)?;
+        out.flush()
+    })
+}
+
+thread_local! {
+    /// The buffer a JSON line is serialized into before it is written whole.
+    static LINE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
 }

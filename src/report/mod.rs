@@ -7,6 +7,8 @@
 
 pub mod columns;
 pub mod csv;
+pub mod graph_data;
+pub mod html;
 pub mod json;
 pub mod table;
 pub mod timeline;
@@ -39,7 +41,10 @@ pub enum Kind {
     },
     /// Capture summary and the TIME_WAIT report only.
     TimeWait,
-    Json,
+    /// The JSON document: pretty for a person, else compact with one connection per line.
+    Json {
+        pretty: bool,
+    },
     Jsonl,
     Csv,
 }
@@ -48,7 +53,7 @@ pub fn writer(kind: Kind) -> Box<dyn Report> {
     match kind {
         Kind::Table { timelines } => Box::new(Table { timelines }),
         Kind::TimeWait => Box::new(TimeWait),
-        Kind::Json => Box::new(Json),
+        Kind::Json { pretty } => Box::new(Json { pretty }),
         Kind::Jsonl => Box::new(Jsonl),
         Kind::Csv => Box::new(Csv),
     }
@@ -95,11 +100,13 @@ impl Report for TimeWait {
     }
 }
 
-pub struct Json;
+pub struct Json {
+    pub pretty: bool,
+}
 
 impl Report for Json {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        json::write_document(&mut *out, a, selected)?;
+        json::write_document(&mut *out, a, selected, self.pretty)?;
         writeln!(out)
     }
 }

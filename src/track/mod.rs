@@ -10,7 +10,9 @@
 //! ([`Tracker::drain_finished`]); whatever is left is settled by [`Tracker::finish`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::fastmap::{self, FastMap};
 use std::net::SocketAddr;
 
 use crate::conn::fsm::State;
@@ -58,7 +60,7 @@ fn is_closed(c: &Connection) -> bool {
 pub struct Tracker {
     /// The current incarnation of every 4-tuple not yet retired. Boxed: a connection is a few
     /// KiB, and the table moves its entries when it grows.
-    live: HashMap<FlowKey, Box<Connection>>,
+    live: FastMap<FlowKey, Box<Connection>>,
     closed: ClosedQueue,
     /// Finished connections not yet taken by the caller.
     #[allow(
@@ -67,7 +69,7 @@ pub struct Tracker {
     )]
     finished: Vec<Box<Connection>>,
     /// How many connections used each port, for the port-popularity role rule.
-    port_uses: HashMap<u16, u32>,
+    port_uses: FastMap<u16, u32>,
     next_id: u32,
     /// The previous segment's timestamp.
     last_ts: Option<Timestamp>,
@@ -78,13 +80,13 @@ pub struct Tracker {
 impl Tracker {
     pub fn new(timeline: TimelineSelect, time_wait_s: f64) -> Tracker {
         Tracker {
-            live: HashMap::new(),
+            live: fastmap::new(),
             closed: ClosedQueue {
                 heap: BinaryHeap::new(),
                 linger_s: time_wait_s.max(MIN_LINGER_S),
             },
             finished: Vec::new(),
-            port_uses: HashMap::new(),
+            port_uses: fastmap::new(),
             next_id: 1,
             last_ts: None,
             timeline,
@@ -290,6 +292,14 @@ impl ClosedQueue {
         let was_closed = is_closed(conn);
         conn.on_segment(seg, ts, frame);
         if !was_closed && is_closed(conn) {
+            // Closed by FINs, nothing is in flight any more: what only the segment analysis
+            // needed (the RTT ring, the gaps) is given back for the linger time; a late segment
+            // allocates it again. (After a RST, late segments can still be timed.)
+            if !conn.reset_seen {
+                for d in &mut conn.dirs {
+                    d.release();
+                }
+            }
             let at = conn.last_ts.plus_secs(self.linger_s);
             self.heap.push(Reverse((at, conn.id, key)));
         }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Speed as a ratio to the parse floor (../shared/bench/floor.c: mmap, walk the records, pull each
+# TCP 4-tuple, seq and flags, count packets per flow: the least work any analyzer must do),
+# measured in one run on the same machine, and each format's peak anonymous memory (RssAnon:
+# a memory-mapped capture's page cache does not count).
+#
+# usage: bench/floor.sh            (writes bench/FLOOR.md)
+# Environment:
+#   BENCH_DIR=DIR     where captures are written (default ${TMPDIR:-/tmp}/tcpflow-audit-bench)
+#   BENCH_RUNS=N      alternating runs per command, the median is reported (default 5)
+#   BENCH_FORMATS=".."  formats to time (default "table json jsonl csv")
+#   BENCH_OUT=FILE    results file (default bench/FLOOR.md)
+#
+# Captures: "bulk" (examples/synth_capture: 3 connections x 1,000,000 segments, 0.4% loss,
+# ~4.7 M frames, ~480 MB), "many" (40,000 short connections, 520 k frames, 48 MB, all within
+# 40 s, so every connection is still lingering at the end) and the kernel's fast_bulk trace
+# (9.5 Gbit/s sender, fixtures/kernel/round2, uncompressed into BENCH_DIR) when present.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/tcpflow-audit-bench}
+RUNS=${BENCH_RUNS:-5}
+FORMATS=${BENCH_FORMATS:-table json jsonl csv}
+OUT=${BENCH_OUT:-$ROOT/bench/FLOOR.md}
+mkdir -p "$DIR"
+
+cargo build --release --quiet
+cargo build --release --quiet --example synth_capture
+cc -O2 -o "$DIR/floor" "$ROOT/../shared/bench/floor.c"
+AUDIT=$ROOT/target/release/tcpflow-audit
+SYNTH=$ROOT/target/release/examples/synth_capture
+
+[[ -s $DIR/bulk.pcap ]] || "$SYNTH" "$DIR/bulk.pcap" 3 1000000 4 1 2>/dev/null
+[[ -s $DIR/many.pcap ]] || "$SYNTH" "$DIR/many.pcap" 40000 4 4 1 1000 2>/dev/null
+captures=(bulk many)
+fast=$ROOT/fixtures/kernel/round2/fast_bulk_client.pcap.gz
+if [[ -f $fast ]]; then
+    [[ -s $DIR/fast_bulk.pcap ]] || gzip -dc "$fast" >"$DIR/fast_bulk.pcap"
+    captures+=(fast_bulk)
+fi
+
+# measure CMD...: one run; prints "wall_seconds peak_anon_KiB"
+measure() {
+    python3 - "$@" <<'EOF'
+import os, subprocess, sys, time
+t0 = time.monotonic()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+peak = 0
+while p.poll() is None:
+    try:
+        with open(f"/proc/{p.pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    peak = max(peak, int(line.split()[1]))
+    except OSError:
+        pass
+    time.sleep(0.002)
+print(f"{time.monotonic() - t0:.4f} {peak}")
+EOF
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+{
+    echo "# Speed against the parse floor"
+    echo
+    echo "\`bench/floor.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r); commit $(git rev-parse --short HEAD)."
+    echo "Median of $RUNS alternating runs; ratio = tcpflow-audit's wall time / the floor's, in the same run."
+    echo "Memory is the peak RssAnon (sampled every 2 ms), so the mapped capture's pages do not count."
+    echo
+    echo "| capture | frames | connections | floor | format | time | ratio | peak anon memory |"
+    echo "|---|---|---|---|---|---|---|---|"
+} >"$OUT"
+
+for cap in "${captures[@]}"; do
+    file=$DIR/$cap.pcap
+    stats=$("$DIR/floor" "$file")
+    frames=$(sed -E 's/.*packets ([0-9]+).*/\1/' <<<"$stats")
+    conns=$("$AUDIT" --format jsonl "$file" | wc -l)
+    declare -A times=() mems=()
+    floor_times=()
+    for ((i = 0; i < RUNS; i++)); do
+        floor_times+=("$(measure "$DIR/floor" "$file" | cut -d' ' -f1)")
+        for fmt in $FORMATS; do
+            read -r t m < <(measure "$AUDIT" --format "$fmt" "$file")
+            times[$fmt]+="$t "
+            mems[$fmt]=$(( ${mems[$fmt]:-0} > m ? ${mems[$fmt]:-0} : m ))
+        done
+    done
+    floor=$(printf '%s\n' "${floor_times[@]}" | median)
+    for fmt in $FORMATS; do
+        t=$(tr ' ' '\n' <<<"${times[$fmt]}" | grep . | median)
+        ratio=$(awk -v a="$t" -v b="$floor" 'BEGIN {printf "%.1f", a / b}')
+        mib=$(awk -v k="${mems[$fmt]}" 'BEGIN {printf "%.1f", k / 1024}')
+        echo "| $cap | $frames | $conns | ${floor} s | $fmt | ${t} s | ${ratio}x | ${mib} MiB |" >>"$OUT"
+    done
+    unset times mems
+done
+cat "$OUT"

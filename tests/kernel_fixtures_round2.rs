@@ -1,0 +1,246 @@
+//! Round-two kernel fixtures (fixtures/kernel/round2, recorded by fixtures/record/record.sh):
+//! tail loss probes, an RTO series without probes, keep-alive vs resend, reordering before the
+//! receiver, a fast sender, RST to TIME_WAIT (tcp_rfc1337 0 and 1), VLAN contexts.
+//!
+//! The current analyzer disagrees with the kernel on some of these counters. Those are listed in
+//! KNOWN_MISMATCHES (the same list is in fixtures/kernel/README.md, "Known mismatches") and are
+//! not asserted here; every other counter is. When the analyzer is fixed, delete the entry here;
+//! when a whole scenario agrees, it can move up to fixtures/kernel, where
+//! tests/kernel_fixtures.rs checks everything. No expected number is written here: they all come
+//! from the truth files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// (scenario, capture point, check) where tcpflow-audit does not yet agree with the kernel.
+/// Checks: connections, handshakes, retransmissions, fast, rto, tail_loss_probe, keep_alives,
+/// dsacked, time_wait_client, time_wait_server.
+const KNOWN_MISMATCHES: &[(&str, &str, &str)] = &[
+    // Tail loss probes sent at about RTO time are called RTO retransmissions.
+    ("tlp_tail", "client", "rto"),
+    ("tlp_tail", "client", "tail_loss_probe"),
+    ("tlp_tail", "server", "rto"),
+    ("tlp_tail", "server", "tail_loss_probe"),
+    // A lost 1-byte message resent while unacknowledged is called a keep-alive.
+    ("keepalive_resend", "client", "retransmissions"),
+    ("keepalive_resend", "client", "rto"),
+    ("keepalive_resend", "client", "tail_loss_probe"),
+    ("keepalive_resend", "client", "keep_alives"),
+    // One tail loss probe during the bulk transfer (the sender's only one) is not recognised.
+    ("reorder_receiver", "client", "tail_loss_probe"),
+    // An in-window RST ends TIME_WAIT on Linux with tcp_rfc1337=0; still counted as held.
+    ("tw_rst_rfc1337_0", "client", "time_wait_server"),
+    ("tw_rst_rfc1337_0", "server", "time_wait_server"),
+    // The D-SACK for a FIN probe reached the server in TIME_WAIT: the kernel did not count it
+    // (TCPDSACKRecv 0), the capture shows it. Probably a kernel-counter blind spot, not a bug.
+    ("tw_rst_rfc1337_1", "server", "dsacked"),
+    // The same 4-tuple in three VLAN contexts is tracked as one connection history. The
+    // connection count (3 SYNs, 3 connections) matches only by coincidence.
+    ("vlan", "client", "connections"),
+    ("vlan", "client", "handshakes"),
+    ("vlan", "client", "retransmissions"),
+    ("vlan", "client", "time_wait_client"),
+];
+
+fn round2_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kernel/round2")
+}
+
+fn run_json(path: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+        .arg("--format")
+        .arg("json")
+        .arg(path)
+        .output()
+        .expect("run binary");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+fn truths() -> Vec<Value> {
+    let mut v: Vec<Value> = std::fs::read_dir(round2_dir())
+        .expect("fixtures/kernel/round2")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
+        .collect();
+    v.sort_by(|a: &Value, b: &Value| a["scenario"].as_str().cmp(&b["scenario"].as_str()));
+    assert!(v.len() >= 8, "round-two scenarios: found {}", v.len());
+    v
+}
+
+fn nstat(t: &Value, host: &str, key: &str) -> u64 {
+    t[host]["nstat"][key].as_u64().unwrap_or(0)
+}
+
+fn conns(doc: &Value) -> &Vec<Value> {
+    doc["connections"].as_array().unwrap()
+}
+
+fn sum(doc: &Value, role: &str, key: &str) -> u64 {
+    conns(doc)
+        .iter()
+        .map(|c| c[role][key].as_u64().unwrap())
+        .sum()
+}
+
+fn ip_of(endpoint: &str) -> &str {
+    let (ip, _) = endpoint.rsplit_once(':').unwrap();
+    ip.trim_start_matches('[').trim_end_matches(']')
+}
+
+fn known(scenario: &str, point: &str, check: &str) -> bool {
+    KNOWN_MISMATCHES
+        .iter()
+        .any(|&(s, p, c)| s == scenario && p == point && c == check)
+}
+
+/// Every capture of every round-two scenario, against the host beside the capture point (its
+/// every sent segment passed the capture) and, for connections and TIME_WAIT, both hosts.
+#[test]
+fn round_two_counters_that_already_agree_with_the_kernel() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for t in truths() {
+        let name = t["scenario"].as_str().unwrap();
+        for point in ["client", "server"] {
+            let Some(file) = t["captures"][point].as_str() else {
+                continue;
+            };
+            let doc = run_json(&round2_dir().join(file));
+            let cap = &doc["capture"];
+            let skipped: u64 = cap["skipped"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                cap["tcp_segments"].as_u64().unwrap() + skipped,
+                cap["packets"].as_u64().unwrap(),
+                "{name} at {point}: frame accounting"
+            );
+            let gave_up = conns(&doc).iter().filter(|c| c["outcome"] == "S0").count() as u64;
+            let valid = conns(&doc)
+                .iter()
+                .filter(|c| c["handshake"]["valid"] == true)
+                .count() as u64;
+            let held = |host: &str| -> u64 {
+                let addr = t[host]["addr"].as_str().unwrap();
+                doc["time_wait"]["by_endpoint"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| ip_of(e["endpoint"].as_str().unwrap()) == addr)
+                    .map(|e| e["held_at_end"].as_u64().unwrap())
+                    .sum()
+            };
+            let checks: Vec<(&str, u64, u64)> = vec![
+                (
+                    "connections",
+                    conns(&doc).len() as u64,
+                    nstat(&t, "client", "TcpActiveOpens"),
+                ),
+                ("handshakes", valid, nstat(&t, "server", "TcpPassiveOpens")),
+                (
+                    "retransmissions",
+                    sum(&doc, point, "retransmissions"),
+                    nstat(&t, point, "TcpRetransSegs"),
+                ),
+                (
+                    "fast",
+                    sum(&doc, point, "fast_retransmissions"),
+                    nstat(&t, point, "TcpExtTCPFastRetrans"),
+                ),
+                (
+                    "rto",
+                    sum(&doc, point, "rto_retransmissions")
+                        + if point == "client" { gave_up } else { 0 },
+                    nstat(&t, point, "TcpExtTCPTimeouts"),
+                ),
+                (
+                    "tail_loss_probe",
+                    sum(&doc, point, "tail_loss_probes"),
+                    nstat(&t, point, "TcpExtTCPLossProbes"),
+                ),
+                (
+                    "keep_alives",
+                    sum(&doc, point, "keep_alives"),
+                    nstat(&t, point, "TcpExtTCPKeepAlive"),
+                ),
+                (
+                    "dsacked",
+                    sum(&doc, point, "dsacked_retransmissions"),
+                    nstat(&t, point, "TcpExtTCPDSACKRecv"),
+                ),
+                (
+                    "time_wait_client",
+                    held("client"),
+                    t["client"]["time_wait_at_end"].as_u64().unwrap(),
+                ),
+                (
+                    "time_wait_server",
+                    held("server"),
+                    t["server"]["time_wait_at_end"].as_u64().unwrap(),
+                ),
+            ];
+            for (check, ours, kernel) in checks {
+                if known(name, point, check) {
+                    continue;
+                }
+                checked += 1;
+                if ours != kernel {
+                    failures.push(format!(
+                        "{name} at {point}: {check}: tcpflow-audit {ours}, kernel {kernel}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked >= 100, "only {checked} checks ran");
+}
+
+/// The list above names only real (scenario, capture, check) triples.
+#[test]
+fn known_mismatches_name_recorded_captures() {
+    let t = truths();
+    for &(s, p, _) in KNOWN_MISMATCHES {
+        let doc = t
+            .iter()
+            .find(|d| d["scenario"] == s)
+            .unwrap_or_else(|| panic!("no round-two scenario {s}"));
+        assert!(doc["captures"][p].is_string(), "{s} has no {p} capture");
+    }
+}
+
+/// Where the drop rule dropped packets between the two capture points, the capture away from
+/// the sender cannot show more retransmissions than the sender counted.
+#[test]
+fn retransmissions_seen_away_from_the_sender_never_exceed_the_senders_count() {
+    for t in truths() {
+        let name = t["scenario"].as_str().unwrap();
+        if name == "vlan" {
+            continue; // contexts are merged by the analyzer (KNOWN_MISMATCHES)
+        }
+        for (point, sender) in [("client", "server"), ("server", "client")] {
+            let Some(file) = t["captures"][point].as_str() else {
+                continue;
+            };
+            let doc = run_json(&round2_dir().join(file));
+            assert!(
+                sum(&doc, sender, "retransmissions") <= nstat(&t, sender, "TcpRetransSegs"),
+                "{name}: {sender} retransmissions seen at the {point}"
+            );
+        }
+    }
+}
