@@ -2,12 +2,16 @@
 //! capture-wide reports (TIME_WAIT, patterns).
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use indexmap::IndexMap;
 
-use crate::capture::{CaptureError, CaptureInfo, Input, read_capture};
+use crate::capture::{CaptureError, CaptureInfo, Frame, Input, read_captures_counting};
 use crate::conn::Connection;
-use crate::decode::{SkipReason, decode};
+use crate::decode::segment::Segment;
+use crate::decode::{SkipReason, decode_into, ip_packet};
+use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::{ClockWatch, Timestamp};
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
@@ -18,6 +22,8 @@ use crate::track::{TimelineSelect, Tracker};
 pub struct Config {
     pub time_wait_s: f64,
     pub timeline: TimelineSelect,
+    /// `--label`: stamped on every connection and TIME_WAIT record of the reports.
+    pub label: Option<String>,
 }
 
 impl Default for Config {
@@ -25,6 +31,7 @@ impl Default for Config {
         Config {
             time_wait_s: 60.0,
             timeline: TimelineSelect::None,
+            label: None,
         }
     }
 }
@@ -43,6 +50,8 @@ pub struct Audit {
     pub connections: Vec<Box<Connection>>,
     pub time_wait: TimeWaitReport,
     pub patterns: Vec<Pattern>,
+    /// `--label` ([`Config::label`]).
+    pub label: Option<String>,
 }
 
 impl Audit {
@@ -66,18 +75,27 @@ pub const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
 /// Receives each finished connection with the timestamp digits known by then.
 pub type FinishedHook<'a> = &'a mut dyn FnMut(&Connection, u8) -> ControlFlow<()>;
 
+/// Receives every frame as read, with the connection its segment went to (`None` for a frame
+/// that is not a TCP segment). The connection is still open: only what its first segment
+/// decided (id, addresses) is final.
+pub type FrameHook<'a> = &'a mut dyn FnMut(&Frame, Option<&Connection>) -> ControlFlow<()>;
+
 /// What a caller may watch while the capture is read.
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Called with the number of frames read so far after every [`PROGRESS_EVERY_FRAMES`]
-    /// frames (never for a smaller capture), for a progress bar. The capture reader does not
-    /// tell its byte position, so frames are all a caller can show.
+    /// frames (never for a smaller capture), for a progress bar; with [`Hooks::bytes_read`]
+    /// the bar can also show the share of the file read.
     pub progress: Option<&'a mut dyn FnMut(u64)>,
     /// Called with each connection as soon as it is finished (see [`crate::track`]) and the
     /// timestamp digits known by then. The connection is then dropped instead of kept in
     /// [`Audit::connections`], so memory follows the connections still open. Returning
     /// `Break` stops the reading (a reader that went away).
     pub finished: Option<FinishedHook<'a>>,
+    /// Counts the bytes read from the capture file as the reading goes (one file).
+    pub bytes_read: Option<Arc<AtomicU64>>,
+    /// Called with every frame (for `--write-pcap`); returning `Break` stops the reading.
+    pub frame: Option<FrameHook<'a>>,
 }
 
 pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
@@ -86,9 +104,17 @@ pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
 
 /// [`audit`] with the caller's [`Hooks`].
 pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit, CaptureError> {
+    audit_files(std::slice::from_ref(input), config, hooks)
+}
+
+/// Several capture files analysed as one capture, their frames merged in timestamp order
+/// ([`read_captures`]), so connections and TIME_WAIT continue from one file into the next.
+pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Audit, CaptureError> {
     let Hooks {
         mut progress,
         finished,
+        bytes_read,
+        frame: mut frame_hook,
     } = hooks;
     let mut frames = 0u64;
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s);
@@ -105,7 +131,10 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
     let mut clock = ClockWatch::default();
-    let mut capture = read_capture(input, &mut |frame| {
+    let mut dedup = Dedup::default();
+    let mut hook_stopped = false;
+    let mut seg = Segment::EMPTY;
+    let mut capture = read_captures_counting(inputs, bytes_read, &mut |frame| {
         frames += 1;
         if frames.is_multiple_of(PROGRESS_EVERY_FRAMES)
             && let Some(p) = progress.as_mut()
@@ -117,24 +146,48 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
             first_ts.get_or_insert(frame.ts);
             last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
             clock.frame(frame.ts, frame.number);
+            dedup.note_time(frame.number, frame.ts);
         }
-        match decode(frame) {
-            Ok(seg) => {
+        match decode_into(frame, &mut seg) {
+            Ok(())
+                if ip_packet(frame)
+                    .is_some_and(|ip| dedup.is_duplicate(frame.number, frame.ts, ip)) =>
+            {
+                *skipped.entry(SkipReason::Duplicate).or_default() += 1;
+            }
+            Ok(()) => {
                 tcp_segments += 1;
                 tracker.on_segment(&seg, frame.ts, frame.number);
+                if let Some(hook) = frame_hook.as_mut() {
+                    hook_stopped |= hook(frame, tracker.connection_of(&seg)).is_break();
+                }
                 for c in tracker.drain_finished() {
                     done.add(c, frame.ts_digits);
                 }
             }
-            Err(reason) => *skipped.entry(reason).or_default() += 1,
+            Err(reason) => {
+                *skipped.entry(reason).or_default() += 1;
+                if let Some(hook) = frame_hook.as_mut() {
+                    hook_stopped |= hook(frame, None).is_break();
+                }
+            }
         }
-        if done.stopped {
+        if done.stopped || hook_stopped {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
     })?;
     capture.warnings.extend(clock.warnings());
+    capture.duplicate_frames = dedup.duplicates;
+    capture.warnings.extend(dedup.warnings());
+    for (reason, n) in &skipped {
+        if let SkipReason::UnsupportedLinkType(_) = reason {
+            capture.warnings.push(format!(
+                "{n} frames on {reason} were not analysed: the link types read are EN10MB (with VLAN tags), LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP"
+            ));
+        }
+    }
     let end = last_ts.unwrap_or_default();
     for c in tracker.finish_boxed(end) {
         done.add(c, capture.ts_digits);
@@ -157,6 +210,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
         last_ts,
         connection_count: count,
         connections: kept,
+        label: config.label.clone(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The command line (clap) and its conversion into the plain configuration the library sees.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
@@ -55,6 +56,8 @@ pub enum Format {
     Json,
     Jsonl,
     Csv,
+    /// Parquet files in the `--output` directory: connections, TIME_WAIT endpoints and hosts.
+    Parquet,
     /// One self-contained page: the findings and the pictures of the drawn connections.
     Html,
 }
@@ -84,9 +87,18 @@ pub struct PlotArgs {
 
 #[derive(Args, Debug)]
 pub struct Opts {
-    /// Capture file (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
-    #[arg(required = true, value_hint = ValueHint::FilePath)]
-    pub capture: Option<String>,
+    /// Capture files (pcap or pcapng, optionally gzip-compressed), read as one capture merged in
+    /// timestamp order; `-` reads standard input.
+    #[arg(value_name = "CAPTURE", value_hint = ValueHint::FilePath, required_unless_present = "read")]
+    pub captures: Vec<String>,
+
+    /// Capture file, as tcpdump and tshark take it (`-r FILE`; repeatable, read with the others).
+    #[arg(short = 'r', long = "read", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub read: Vec<String>,
+
+    /// List every connection in the table, in id order (by default the 40 with the most anomalies).
+    #[arg(long)]
+    pub all: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -100,11 +112,11 @@ pub struct Opts {
     #[arg(long = "conn", value_name = "ID")]
     pub conns: Vec<u32>,
 
-    /// TIME_WAIT duration: seconds (`60`, `60s`, `2m`) or an OS profile: linux, bsd (60 s), windows, rfc (240 s).
+    /// TIME_WAIT duration: seconds (`60`, `60s`, `2m`, `500ms`) or an OS profile: linux, bsd (60 s), windows, rfc (240 s).
     #[arg(long = "time-wait", value_name = "DURATION", default_value = "linux")]
     pub time_wait: String,
 
-    /// Exit with code 1 if RULE matches, e.g. `retransmissions>0`, `outcome=REJ`, `server_time_wait_peak>=1000` (repeatable).
+    /// Exit with code 1 if RULE matches, e.g. `retransmissions>0`, `outcome=REJ`, `server_time_wait_peak>=1000` (repeatable; `--help` lists the fields).
     #[arg(long = "fail-on", value_name = "RULE")]
     pub fail_on: Vec<String>,
 
@@ -132,6 +144,20 @@ pub struct Opts {
     #[arg(long = "top-by", value_name = "KEY", default_value = "retransmissions")]
     pub top_by: String,
 
+    /// Stamp every connection and TIME_WAIT record with NAME (e.g. the host name), so the
+    /// outputs of many hosts can be joined (json, jsonl, csv, parquet).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+
+    /// Directory for `--format parquet` (created if missing).
+    #[arg(short = 'o', long = "output", value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub output: Option<PathBuf>,
+
+    /// Write the frames of the selected connections (--conn, --host, --port, --net) to FILE,
+    /// a pcap, unchanged.
+    #[arg(long = "write-pcap", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub write_pcap: Option<PathBuf>,
+
     /// No warnings, rule reports or progress bar on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -151,7 +177,11 @@ pub enum Action {
 
 /// Everything main needs, validated.
 pub struct Plan {
-    pub input: Input,
+    /// One or more capture files, read as one capture.
+    pub inputs: Vec<Input>,
+    /// Where `--format parquet` writes its files.
+    pub output: Option<PathBuf>,
+    pub write_pcap: Option<PathBuf>,
     pub config: Config,
     pub selection: Selection,
     pub rules: Vec<Rule>,
@@ -161,6 +191,10 @@ pub struct Plan {
     pub plot: Option<PlotKind>,
     pub show_timelines: bool,
     pub quiet: bool,
+    /// Every connection in the table, not the 40 with the most anomalies.
+    pub all: bool,
+    /// Filters were given: an empty selection is worth saying.
+    pub filtered: bool,
     pub pretty: bool,
 }
 
@@ -179,8 +213,8 @@ pub fn parse_duration(s: &str) -> Result<f64> {
                     },
                 },
             };
-            let v: f64 = num.trim().parse().with_context(|| {
-                format!("--time-wait '{s}': not a duration or profile (linux, bsd, windows, rfc)")
+            let v: f64 = num.trim().parse().ok().with_context(|| {
+                format!("--time-wait '{s}': not a duration or profile; accepted: seconds (60, 60s, 2m, 500ms) or linux, bsd (60 s), windows, rfc (240 s)")
             })?;
             v * unit
         }
@@ -191,9 +225,28 @@ pub fn parse_duration(s: &str) -> Result<f64> {
     Ok(secs)
 }
 
+/// The `--fail-on` fields, from the registry and the capture-wide list, for `--help`, the man
+/// page and the error on an unknown field.
+pub fn fail_on_help() -> String {
+    format!(
+        "Exit with code 1 if RULE matches (repeatable): FIELD OP VALUE with OP one of > >= < <= = !=, e.g. `retransmissions>0`, `client.dup_acks>=10`, `outcome=REJ`, `server_time_wait_peak>=1000`. A matched rule prints on stderr which connections broke it.\n\n{}",
+        Rule::fields_help()
+    )
+}
+
+/// The command definition with the help texts built at run time (the `--fail-on` fields).
+pub fn command() -> clap::Command {
+    let help = fail_on_help();
+    Cli::command()
+        .mut_arg("fail_on", |a| a.long_help(help.clone()))
+        .mut_subcommand("time-wait", |c| {
+            c.mut_arg("fail_on", |a| a.long_help(help.clone()))
+        })
+}
+
 /// The completion script for `shell`, generated from the clap definition.
 pub fn completions(shell: Shell) -> Vec<u8> {
-    let mut cmd = Cli::command();
+    let mut cmd = command();
     let name = cmd.get_name().to_string();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, name, &mut out);
@@ -204,7 +257,7 @@ pub fn completions(shell: Shell) -> Vec<u8> {
 /// with the `time-wait` command and the exit codes described here instead of a reference to a
 /// separate page.
 pub fn man_page() -> Result<Vec<u8>> {
-    let man = clap_mangen::Man::new(Cli::command());
+    let man = clap_mangen::Man::new(command());
     let mut out = Vec::new();
     let render = |out: &mut Vec<u8>| -> std::io::Result<()> {
         man.render_title(out)?;
@@ -213,6 +266,7 @@ pub fn man_page() -> Result<Vec<u8>> {
         man.render_description_section(out)?;
         man.render_options_section(out)?;
         out.extend_from_slice(MAN_COMMANDS_AND_EXIT_STATUS.as_bytes());
+        out.extend_from_slice(MAN_EXAMPLES.as_bytes());
         man.render_version_section(out)
     };
     render(&mut out).context("cannot render the man page")?;
@@ -246,6 +300,32 @@ A \fB\-\-fail\-on\fR rule matched; the matching connections are named on standar
 \fB2\fR
 The capture is unusable (missing, a directory, empty, not a capture, bad header) or the command
 line is wrong; one line on standard error.
+"#;
+
+const MAN_EXAMPLES: &str = r#".SH EXAMPLES
+.TP
+\fBtcpflow\-audit capture.pcap\fR
+The report, answer first: the capture, the findings (totals, each anomaly kind and the
+connections with the most of it), patterns, the TIME_WAIT diagnosis, then the 40 connections
+with the most anomalies, sized to the terminal.
+.TP
+\fBtcpflow\-audit \-r capture.pcap \-\-all | less \-S\fR
+Every connection, one line each, in id order.
+.TP
+\fBtcpflow\-audit capture.pcap \-\-conn 17\fR
+The timeline (ladder) of connection 17: every segment, its class and the state changes.
+.TP
+\fBtcpflow\-audit capture.pcap \-\-host 10.0.0.5 \-\-anomalies\-only \-\-format csv\fR
+The connections of one host that had anomalies, as CSV.
+.TP
+\fBtcpflow\-audit time\-wait \-\-time\-wait windows capture.pcapng\fR
+Who holds TIME_WAIT, per host and per endpoint, with a 240 s TIME_WAIT.
+.TP
+\fBtcpflow\-audit capture.pcap \-q \-\-fail\-on 'rto_retransmissions>0' \-\-fail\-on 'host_time_wait_peak>=20000'\fR
+For CI: exit 1 when a connection had an RTO or a host held 20,000 TIME_WAIT sockets at once.
+.TP
+\fBtcpdump \-U \-w \- \-i eth0 | tcpflow\-audit \-\-format jsonl \-\fR
+Each connection as a JSON line as soon as it is finished.
 "#;
 
 impl Cli {
@@ -284,7 +364,29 @@ impl Cli {
     }
 
     fn plan(opts: Opts, time_wait_only: bool) -> Result<Plan> {
-        let capture = opts.capture.context("a capture file is required")?;
+        let files: Vec<String> = opts.read.iter().chain(&opts.captures).cloned().collect();
+        if files.is_empty() {
+            bail!("a capture file is required (tcpflow-audit FILE, or -r FILE)");
+        }
+        if files.iter().filter(|c| *c == "-").count() > 1 {
+            bail!("standard input ('-') can be given only once");
+        }
+        match (opts.format, &opts.output) {
+            (Format::Parquet, None) => {
+                bail!("--format parquet writes files: give their directory with -o DIR")
+            }
+            (Format::Parquet, Some(_)) => {}
+            (_, Some(_)) => bail!("-o DIR is for --format parquet; other formats go to stdout"),
+            (_, None) => {}
+        }
+        if opts.write_pcap.is_some() && (opts.anomalies_only || opts.top.is_some()) {
+            bail!(
+                "--write-pcap selects connections by --conn, --host, --port and --net as their frames are read; --anomalies-only and --top are known only at the end and cannot choose its frames"
+            );
+        }
+        if opts.label.as_deref().is_some_and(str::is_empty) {
+            bail!("--label: give a non-empty name");
+        }
         let time_wait_s = parse_duration(&opts.time_wait)?;
         let rules = opts
             .fail_on
@@ -299,6 +401,14 @@ impl Cli {
             );
         }
         let top_key = TopKey::parse(&opts.top_by).with_context(|| format!("--top-by '{}': not one of retransmissions, dup_acks, packets, bytes, duration, anomalies", opts.top_by))?;
+        let filtered = !opts.hosts.is_empty()
+            || !opts.ports.is_empty()
+            || !opts.nets.is_empty()
+            || !opts.conns.is_empty()
+            || opts.anomalies_only;
+        if time_wait_only && opts.format == Format::Jsonl {
+            bail!("time-wait: --format table, json or csv (the TIME_WAIT report is one document)");
+        }
         let show_timelines = opts.timeline || !opts.conns.is_empty();
         let timeline = if opts.timeline {
             TimelineSelect::All
@@ -308,10 +418,13 @@ impl Cli {
             TimelineSelect::None
         };
         Ok(Plan {
-            input: Input::from_arg(&capture),
+            inputs: files.iter().map(|c| Input::from_arg(c)).collect(),
+            output: opts.output,
+            write_pcap: opts.write_pcap,
             config: Config {
                 time_wait_s,
                 timeline,
+                label: opts.label,
             },
             selection: Selection {
                 hosts: opts.hosts,
@@ -327,6 +440,8 @@ impl Cli {
             plot: None,
             show_timelines,
             quiet: opts.quiet,
+            all: opts.all || opts.top.is_some(),
+            filtered,
             pretty: opts.pretty,
         })
     }

@@ -1,5 +1,10 @@
 //! The story a connection tells: what happened at which frame, in a log whose length is capped
 //! so that memory never grows with segments (the counters stay exact).
+//!
+//! Every entry of the story takes a place in one order: events are kept here, state transitions
+//! are kept with their endpoint (`conn::fsm::Endpoint`) and take their place with
+//! [`EventLog::take_order`]. The first [`MAX_EVENTS`] places are told; `conn::story` merges the
+//! two back into one sequence.
 
 use std::fmt;
 
@@ -12,7 +17,7 @@ pub fn other(side: Side) -> Side {
     1 - side
 }
 
-/// Events kept per connection; beyond this only [`EventLog::dropped`] grows.
+/// Entries of the story told per connection; beyond this only [`EventLog::dropped`] grows.
 pub const MAX_EVENTS: usize = 256;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -93,14 +98,17 @@ pub struct Event {
     /// The side whose segment or state it is about.
     pub side: Option<Side>,
     pub kind: EventKind,
+    /// Its place in the connection's story (state transitions take places too).
+    pub order: u32,
     pub detail: String,
 }
 
-/// A connection's events in order, at most [`MAX_EVENTS`] of them.
+/// A connection's events in order, those among the first [`MAX_EVENTS`] places of its story.
 #[derive(Clone, Default)]
 pub struct EventLog {
     kept: Vec<Event>,
-    dropped: u32,
+    /// Places taken so far, by events and by state transitions.
+    places: u32,
 }
 
 impl EventLog {
@@ -114,39 +122,54 @@ impl EventLog {
         kind: EventKind,
         detail: impl FnOnce() -> String,
     ) {
-        if self.kept.len() < MAX_EVENTS {
+        let order = self.take_order();
+        if (order as usize) < MAX_EVENTS {
             self.kept.push(Event {
                 frame,
                 ts,
                 side,
                 kind,
+                order,
                 detail: detail(),
             });
-        } else {
-            self.dropped += 1;
         }
     }
 
+    /// The next place in the story, for an entry kept elsewhere (a state transition).
+    pub fn take_order(&mut self) -> u32 {
+        let order = self.places;
+        self.places = self.places.saturating_add(1);
+        order
+    }
+
+    /// Is the entry at `order` told, or dropped past the cap?
+    pub fn is_told(order: u32) -> bool {
+        (order as usize) < MAX_EVENTS
+    }
+
+    /// The events kept (state transitions are with their endpoints; `Connection::story` has
+    /// both).
     pub fn iter(&self) -> std::slice::Iter<'_, Event> {
         self.kept.iter()
     }
 
+    /// Entries of the story told: events and state transitions, at most [`MAX_EVENTS`].
     pub fn len(&self) -> usize {
-        self.kept.len()
+        (self.places as usize).min(MAX_EVENTS)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.kept.is_empty()
+        self.places == 0
     }
 
-    /// Events that came after the log was full.
+    /// Entries that came after the story was full.
     pub fn dropped(&self) -> u32 {
-        self.dropped
+        self.places.saturating_sub(MAX_EVENTS as u32)
     }
 
-    /// Anomalies kept plus every event dropped (only anomalies can fill a log).
+    /// Anomalies told plus every entry dropped (only anomalies can fill a story).
     pub fn anomaly_count(&self) -> usize {
-        self.kept.iter().filter(|e| e.kind.is_anomaly()).count() + self.dropped as usize
+        self.kept.iter().filter(|e| e.kind.is_anomaly()).count() + self.dropped() as usize
     }
 
     /// Kept until the report is written: no spare capacity.
@@ -158,8 +181,8 @@ impl EventLog {
 impl fmt::Debug for EventLog {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.debug_list().entries(&self.kept).finish()?;
-        if self.dropped > 0 {
-            write!(f, " (+{} dropped)", self.dropped)?;
+        if self.dropped() > 0 {
+            write!(f, " (+{} dropped)", self.dropped())?;
         }
         Ok(())
     }

@@ -3,9 +3,12 @@
 //! The path of the data is the layout of the code; each behaviour is one hop from here:
 //!
 //! - [`capture`]: reading pcap and pcapng (gzip, stdin), one record at a time
-//!   ([`capture::records`] holds the record loop).
+//!   ([`capture::records`] holds the record loop); several files merged in timestamp order as one
+//!   capture ([`capture::read_captures`]); `--write-pcap` ([`capture::write`]).
 //! - [`decode`]: link ([`decode::link`]), IP ([`decode::ip`]) and TCP ([`decode::tcp`]) headers
 //!   into a [`decode::segment::Segment`], or a skip reason.
+//! - [`dedup`]: frames the capture holds twice (a file appended to itself, two interfaces),
+//!   left out before tracking.
 //! - [`track`]: 4-tuples and their incarnations; when a connection is finished.
 //! - [`conn`]: one connection. [`conn::fsm`] is the endpoint state machine as one table
 //!   (`step(state, event)`), [`conn::transitions`] decides which segment proves which event,
@@ -17,7 +20,8 @@
 //!   [`analysis::rtt`] the RFC 6298 estimator.
 //! - [`events`]: the capped event log every connection keeps.
 //! - [`time_wait`] and [`patterns`]: the capture-wide reports, fed each finished connection.
-//! - [`report`]: the output formats behind one trait (table, timeline, JSON, CSV, HTML);
+//! - [`report`]: the output formats behind one trait (table, timeline, JSON, CSV, HTML), and
+//!   [`report::parquet`] (files, not a stream);
 //!   [`report::columns`] is the one list of connection fields that the table, CSV, `--fail-on`
 //!   ([`rules`]) and `--top-by` ([`select`]) share; [`plot`] draws the SVG pictures.
 //! - [`audit`] runs the whole pass.
@@ -27,6 +31,7 @@ pub mod audit;
 pub mod capture;
 pub mod conn;
 pub mod decode;
+pub mod dedup;
 pub mod events;
 pub mod fastmap;
 pub mod patterns;

@@ -6,22 +6,26 @@ mod cli;
 use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use cli::{Action, Cli, Format, Plan};
-use tcpflow_audit::audit::{Audit, Hooks, audit_with};
-use tcpflow_audit::capture::Input;
+use tcpflow_audit::audit::{Audit, Hooks, audit_files};
+use tcpflow_audit::capture::write::PcapWriter;
+use tcpflow_audit::capture::{Frame, Input};
 use tcpflow_audit::conn::Connection;
+use tcpflow_audit::report::parquet::ParquetReport;
 use tcpflow_audit::report::{self, Report, html, json};
 
 fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
     // (clap alone would still colour a dumb terminal when CI is set).
     let plain = env_set("NO_COLOR") || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-    let mut command = Cli::command();
+    let mut command = cli::command();
     if plain {
         command = command.color(clap::ColorChoice::Never);
     }
@@ -44,14 +48,19 @@ fn main() -> ExitCode {
         }
     };
     // The page's drawing pass reads the capture again: standard input is kept in a file.
+    let stdin_given = plan.inputs.contains(&Input::Stdin);
     let _spool = if plan.format == Format::Html
         && plan.plot.is_none()
         && plan.selection.ids.is_empty()
-        && matches!(plan.input, Input::Stdin)
+        && stdin_given
     {
         match html::spool_stdin() {
             Ok(spool) => {
-                plan.input = Input::Path(spool.path.clone());
+                for input in &mut plan.inputs {
+                    if *input == Input::Stdin {
+                        *input = Input::Path(spool.path.clone());
+                    }
+                }
                 Some(spool)
             }
             Err(e) => {
@@ -62,28 +71,92 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    // jsonl writes each connection as it finishes, unless --top must see them all first.
-    let streaming = plan.format == Format::Jsonl && plan.selection.top.is_none();
+    // jsonl and parquet write each connection as it finishes, unless --top must see them all
+    // first.
+    let streaming = matches!(plan.format, Format::Jsonl | Format::Parquet)
+        && plan.selection.top.is_none()
+        && !plan.time_wait_only;
+    let label = plan.config.label.as_deref();
+    let mut matched = 0u64;
     let mut hits: Vec<Vec<u32>> = vec![Vec::new(); plan.rules.len()];
     let mut lines = io::BufWriter::new(io::stdout().lock());
     let mut write_error: Option<io::Error> = None;
+    // Output files are created when the first thing is written to them, so an unusable capture
+    // leaves none behind.
+    let mut parquet: Option<ParquetReport> = None;
+    let mut pcap: Option<PcapWriter> = None;
+    let mut file_error: Option<io::Error> = None;
+    let mut pcap_error: Option<io::Error> = None;
     let audit = {
         let mut bar: Option<ProgressBar> = None;
         let show = show_progress(plan.quiet);
         let started = Instant::now();
-        let mut progress = |frames: u64| match &bar {
-            Some(b) => b.set_position(frames),
-            None => bar = Some(progress_bar(&plan.input.name(), started, frames)),
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        // One regular file's size, for the share read and the time left; several files show
+        // the frames read.
+        let (name, total) = match plan.inputs.as_slice() {
+            [one] => (
+                one.name(),
+                match one {
+                    Input::Path(p) => std::fs::metadata(p)
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .map(|m| m.len()),
+                    _ => None,
+                },
+            ),
+            many => (format!("{} files", many.len()), None),
+        };
+        let mut progress = |frames: u64| {
+            let b = bar.get_or_insert_with(|| progress_bar(&name, started, total));
+            match total {
+                Some(_) => {
+                    b.set_message(format!("{} frames", HumanCount(frames)));
+                    b.set_position(bytes_read.load(Ordering::Relaxed));
+                }
+                None => b.set_position(frames),
+            }
         };
         let mut finished = |c: &Connection, digits: u8| {
             if !plan.selection.matches(c) {
                 return ControlFlow::Continue(());
             }
+            matched += 1;
             record_hits(&plan, c, &mut hits);
-            match json::write_line(&mut lines, c, digits) {
+            if plan.format == Format::Parquet {
+                let written =
+                    parquet_report(&mut parquet, &plan).and_then(|p| p.connection(c, digits));
+                return match written {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        file_error = Some(e);
+                        ControlFlow::Break(())
+                    }
+                };
+            }
+            match json::write_line(&mut lines, c, digits, label) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     write_error = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        };
+        let mut on_frame = |f: &Frame, c: Option<&Connection>| {
+            let (Some(path), Some(c)) = (&plan.write_pcap, c) else {
+                return ControlFlow::Continue(());
+            };
+            if !plan.selection.matches(c) {
+                return ControlFlow::Continue(());
+            }
+            let written = match &mut pcap {
+                Some(w) => w.write(f),
+                None => PcapWriter::create(path).and_then(|w| pcap.insert(w).write(f)),
+            };
+            match written {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    pcap_error = Some(e);
                     ControlFlow::Break(())
                 }
             }
@@ -92,8 +165,12 @@ fn main() -> ExitCode {
             progress: show.then_some(&mut progress as &mut dyn FnMut(u64)),
             finished: streaming
                 .then_some(&mut finished as &mut dyn FnMut(&Connection, u8) -> ControlFlow<()>),
+            bytes_read: (show && total.is_some()).then(|| Arc::clone(&bytes_read)),
+            frame: plan.write_pcap.is_some().then_some(
+                &mut on_frame as &mut dyn FnMut(&Frame, Option<&Connection>) -> ControlFlow<()>,
+            ),
         };
-        let result = audit_with(&plan.input, &plan.config, hooks);
+        let result = audit_files(&plan.inputs, &plan.config, hooks);
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -121,14 +198,37 @@ fn main() -> ExitCode {
         };
     }
     let selected = plan.selection.apply(&audit.connections);
-    if !plan.quiet && plan.format != Format::Table {
+    if !plan.quiet {
+        // On stderr in every format, also when the report repeats them.
         for w in &audit.capture.warnings {
             eprintln!("tcpflow-audit: warning: {w}");
         }
+        let none = if streaming {
+            matched == 0
+        } else {
+            selected.is_empty()
+        };
+        if plan.filtered && none && !plan.time_wait_only {
+            eprintln!(
+                "tcpflow-audit: no connection matches the filters (of {} connections in the capture)",
+                audit.connection_count
+            );
+        }
+    }
+    if let Err(e) = write_files(
+        &plan,
+        &audit,
+        &selected,
+        &mut parquet,
+        &mut pcap,
+        file_error.or(pcap_error),
+    ) {
+        eprintln!("tcpflow-audit: cannot write: {e}");
+        return ExitCode::from(2);
     }
     let written = match write_error {
         Some(e) => Err(e),
-        None if streaming => Ok(()),
+        None if streaming || plan.format == Format::Parquet => Ok(()),
         None => write_report(&plan, &audit, &selected),
     };
     match written {
@@ -152,18 +252,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// A progress bar only for a person watching: stderr is a terminal, not `-q`, no `NO_COLOR`,
-/// and a terminal that can redraw a line.
+/// A progress line only for a person watching: stderr is a terminal, not `-q`, and a terminal
+/// that can redraw a line. `NO_COLOR` asks for no colour, and the line has none.
 fn show_progress(quiet: bool) -> bool {
-    !quiet
-        && io::stderr().is_terminal()
-        && !env_set("NO_COLOR")
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+    !quiet && io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Made at the first progress call, so a capture under 64k frames never shows one; its clock
-/// starts with the reading (`started`).
-fn progress_bar(capture: &str, started: Instant, frames: u64) -> ProgressBar {
+/// starts with the reading (`started`). For a regular file of `total` bytes it shows the share
+/// read and the time left; for a pipe, the frames read and the rate.
+fn progress_bar(capture: &str, started: Instant, total: Option<u64>) -> ProgressBar {
     let rate = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
         let secs = s.elapsed().as_secs_f64();
         if secs > 0.0 {
@@ -174,15 +272,18 @@ fn progress_bar(capture: &str, started: Instant, frames: u64) -> ProgressBar {
             );
         }
     };
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr())
         .with_elapsed(started.elapsed())
-        .with_message(capture.to_string());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {msg}: {human_pos} frames read in {elapsed}{rate}")
-    {
+        .with_prefix(capture.to_string());
+    let template = match total {
+        Some(_) => {
+            "{spinner} {prefix}: {percent}% of {total_bytes} read, {msg} in {elapsed}, about {eta} left"
+        }
+        None => "{spinner} {prefix}: {human_pos} frames read in {elapsed}{rate}",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.with_key("rate", rate));
     }
-    bar.set_position(frames);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
@@ -200,23 +301,101 @@ fn print(text: &[u8]) -> ExitCode {
     }
 }
 
+/// The Parquet report, created in `-o DIR` at its first use.
+fn parquet_report<'p>(
+    parquet: &'p mut Option<ParquetReport>,
+    plan: &Plan,
+) -> io::Result<&'p mut ParquetReport> {
+    match parquet {
+        Some(p) => Ok(p),
+        None => {
+            let dir = plan.output.as_deref().unwrap_or(std::path::Path::new("."));
+            Ok(parquet.insert(ParquetReport::create(dir, plan.config.label.as_deref())?))
+        }
+    }
+}
+
+/// Finish the files the run writes (`--format parquet`, `--write-pcap`), or report the error
+/// that stopped one while the capture was read.
+fn write_files(
+    plan: &Plan,
+    a: &Audit,
+    selected: &[&Connection],
+    parquet: &mut Option<ParquetReport>,
+    pcap: &mut Option<PcapWriter>,
+    file_error: Option<io::Error>,
+) -> io::Result<()> {
+    if let Some(e) = file_error {
+        return Err(e);
+    }
+    if plan.format == Format::Parquet {
+        let report = parquet_report(parquet, plan)?;
+        for c in selected {
+            report.connection(c, a.capture.ts_digits)?;
+        }
+        if let Some(report) = parquet.take() {
+            for (path, rows) in report.finish(a)? {
+                if !plan.quiet {
+                    eprintln!("tcpflow-audit: wrote {} ({rows} rows)", path.display());
+                }
+            }
+        }
+    }
+    if let Some(path) = &plan.write_pcap {
+        let w = match pcap {
+            Some(w) => w,
+            None => pcap.insert(PcapWriter::create(path)?),
+        };
+        w.finish()?;
+        if !plan.quiet {
+            eprintln!(
+                "tcpflow-audit: wrote {} frames to {}",
+                w.written,
+                w.path().display()
+            );
+            if w.other_link_type > 0 {
+                eprintln!(
+                    "tcpflow-audit: warning: {} frames of another link type than the first were not written to {} (a pcap holds one)",
+                    w.other_link_type,
+                    w.path().display()
+                );
+            }
+            if w.out_of_range > 0 {
+                eprintln!(
+                    "tcpflow-audit: warning: {} frames with a time a pcap cannot hold were not written",
+                    w.out_of_range
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    let width = terminal_width();
     let simple = |kind| Some(report::writer(kind));
     let boxed = match plan.format {
+        Format::Json | Format::Jsonl if plan.time_wait_only => simple(report::Kind::TimeWaitJson),
+        Format::Csv if plan.time_wait_only => simple(report::Kind::TimeWaitCsv),
+        Format::Table if plan.time_wait_only => simple(report::Kind::TimeWait { width }),
+        Format::Parquet => return Ok(()),
         Format::Json => simple(report::Kind::Json {
             pretty: plan.pretty || io::stdout().is_terminal(),
         }),
         Format::Jsonl => simple(report::Kind::Jsonl),
         Format::Csv => simple(report::Kind::Csv),
-        Format::Table if plan.time_wait_only => simple(report::Kind::TimeWait),
         Format::Table => simple(report::Kind::Table {
             timelines: plan.show_timelines,
+            layout: report::Layout {
+                width,
+                all: plan.all,
+            },
         }),
         Format::Html => None,
     };
     // The HTML report reads the capture a second time for the connections it draws.
     let html = html::Html {
-        input: &plan.input,
+        inputs: &plan.inputs,
         time_wait_s: plan.config.time_wait_s,
         ids: &plan.selection.ids,
     };
@@ -269,6 +448,22 @@ fn report_rules(plan: &Plan, a: &Audit, hits: &mut [Vec<u32>]) -> bool {
         }
     }
     matched
+}
+
+/// The width the table report fits: `COLUMNS`, else the terminal's (stdout's, then
+/// stderr's), else 120.
+fn terminal_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return n;
+    }
+    [console::Term::stdout(), console::Term::stderr()]
+        .iter()
+        .find_map(|t| t.size_checked())
+        .map_or(report::table::DEFAULT_WIDTH, |(_, cols)| usize::from(cols))
 }
 
 fn env_set(name: &str) -> bool {

@@ -2,8 +2,8 @@
 //!
 //! Per-connection fields are the registry's ([`crate::report::columns::FIELDS`]): counts such as
 //! `retransmissions` or `dup_acks` are summed over both endpoints, or one endpoint's with a
-//! `client.`/`server.` prefix; text fields such as `outcome` take `=` and `!=`. Capture fields:
-//! `connections`, `skipped`, `server_time_wait_peak`, `time_wait_peak`, `time_wait_held_at_end`.
+//! `client.`/`server.` prefix; text fields such as `outcome` take `=` and `!=`. Capture fields
+//! are listed in `CAPTURE_FIELDS`, each TIME_WAIT one stated per endpoint, per host or summed.
 
 use std::fmt;
 
@@ -71,13 +71,32 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
-const CAPTURE_FIELDS: &[&str] = &[
-    "connections",
-    "skipped",
-    "server_time_wait_peak",
-    "time_wait_peak",
-    "time_wait_held_at_end",
+/// Capture-wide fields and what each means; a TIME_WAIT field says whether it is per endpoint
+/// (an address:port), per host (an IP address, all its ports) or summed over the capture.
+const CAPTURE_FIELDS: &[(&str, &str)] = &[
+    ("connections", "connections in the capture"),
+    ("skipped", "frames that are not TCP segments"),
+    (
+        "server_time_wait_peak",
+        "per endpoint: the most TIME_WAIT sockets one server endpoint held at once",
+    ),
+    (
+        "time_wait_peak",
+        "per endpoint: the most TIME_WAIT sockets one endpoint (address:port) held at once",
+    ),
+    (
+        "host_time_wait_peak",
+        "per host: the most TIME_WAIT sockets one IP address held at once, over all its ports",
+    ),
+    (
+        "time_wait_held_at_end",
+        "summed: TIME_WAIT sockets held by every endpoint when the capture ends",
+    ),
 ];
+
+fn capture_field(name: &str) -> bool {
+    CAPTURE_FIELDS.iter().any(|(n, _)| *n == name)
+}
 
 impl Rule {
     pub fn parse(text: &str) -> Result<Rule, RuleError> {
@@ -112,9 +131,25 @@ impl Rule {
         };
         let per_connection = columns::field(field)
             .filter(|f| scope == Scope::Both || f.kind == columns::Kind::PerSide);
-        let capture_wide = scope == Scope::Both && CAPTURE_FIELDS.contains(&field);
+        let capture_wide = scope == Scope::Both && capture_field(field);
         if per_connection.is_none() && !capture_wide {
-            return Err(RuleError(format!("rule '{text}': unknown field '{lhs}'")));
+            return Err(RuleError(format!(
+                "rule '{text}': unknown field '{lhs}'. Per connection (counts take a client. or server. prefix, else both endpoints are summed): {}. Capture-wide: {}",
+                columns::FIELDS
+                    .iter()
+                    .map(|f| if f.kind == columns::Kind::PerSide {
+                        format!("{}*", f.name)
+                    } else {
+                        f.name.to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                CAPTURE_FIELDS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )));
         }
         if rhs.is_empty() {
             return Err(RuleError(format!(
@@ -142,7 +177,28 @@ impl Rule {
     }
 
     pub fn is_capture_wide(&self) -> bool {
-        CAPTURE_FIELDS.contains(&self.field.as_str())
+        capture_field(&self.field)
+    }
+
+    /// Every field a rule can name, with its meaning, one a line (for `--help` and the man
+    /// page), from the registry.
+    pub fn fields_help() -> String {
+        let mut s = String::from(
+            "Per-connection fields (a count marked * is summed over both endpoints, or one endpoint's with client. or server.):\n",
+        );
+        for f in columns::FIELDS {
+            let star = if f.kind == columns::Kind::PerSide {
+                "*"
+            } else {
+                ""
+            };
+            s.push_str(&format!("  {}{star}: {}\n", f.name, f.help));
+        }
+        s.push_str("Capture-wide fields:\n");
+        for (name, help) in CAPTURE_FIELDS {
+            s.push_str(&format!("  {name}: {help}\n"));
+        }
+        s
     }
 
     fn compare(&self, actual: Option<Value>) -> bool {
@@ -182,6 +238,14 @@ impl Rule {
                 .unwrap_or(0)
                 .into(),
             "time_wait_peak" => tw.iter().map(|e| e.peak).max().unwrap_or(0).into(),
+            "host_time_wait_peak" => a
+                .time_wait
+                .by_host
+                .iter()
+                .map(|h| h.peak)
+                .max()
+                .unwrap_or(0)
+                .into(),
             "time_wait_held_at_end" => tw.iter().map(|e| e.held_at_end).sum::<u32>().into(),
             _ => return false,
         };

@@ -47,7 +47,8 @@ impl ClockProblem {
 }
 
 /// Watches the capture's clock frame by frame and words what it saw for the capture warnings:
-/// the first step backwards and the first absurd jump, each with its frame and how many more.
+/// the first absurd jump forward, with its frame and how many more (a step backwards is warned
+/// by `crate::dedup`, which also tells a file appended to itself).
 #[derive(Default)]
 pub struct ClockWatch {
     last: Option<(Timestamp, u64)>,
@@ -83,18 +84,9 @@ impl ClockWatch {
             1 => format!(" (and once more{what})"),
             n => format!(" (and {n} more times{what})"),
         };
-        if let Some((frame, p, prev)) = self.backwards {
-            out.push((
-                frame,
-                format!(
-                    "clock problem: the capture's clock runs backwards at frame {frame}, stamped {}{}; \
-                     durations across such a step are negative; a connection whose own segments \
-                     step back has a clock anomaly",
-                    p.relative_to(prev),
-                    more(self.backwards_more, "")
-                ),
-            ));
-        }
+        // A step backwards is the reader's to warn about (`crate::dedup`: not in time order);
+        // here only its count is kept, for the tests.
+        let _ = (self.backwards, self.backwards_more, more(0, ""));
         if let Some((frame, p, prev)) = self.jump {
             out.push((
                 frame,
@@ -158,6 +150,47 @@ impl Timestamp {
             digits: digits.min(9),
         }
     }
+}
+
+impl Timestamp {
+    /// `2024-05-01 10:00:00.123456 UTC`, with `digits` decimals (proleptic Gregorian calendar).
+    pub fn utc(self, digits: u8) -> String {
+        let n = self.0;
+        let secs = n.div_euclid(1_000_000_000);
+        let frac = n.rem_euclid(1_000_000_000) as u64;
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let digits = digits.min(9);
+        let frac = if digits == 0 {
+            String::new()
+        } else {
+            format!(
+                ".{:0w$}",
+                frac / 10u64.pow(9 - u32::from(digits)),
+                w = usize::from(digits)
+            )
+        };
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}{frac} UTC",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    }
+}
+
+/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 pub struct TimestampDisplay {
@@ -225,13 +258,21 @@ mod tests {
         ] {
             w.frame(ts, frame);
         }
-        let warnings = w.warnings();
-        assert_eq!(warnings.len(), 1);
-        assert!(
-            warnings[0]
-                .contains("backwards at frame 2, stamped 1.000 s before frame 1 (and once more)"),
-            "{warnings:?}"
+        assert_eq!(w.backwards.map(|b| b.0), Some(2));
+        assert_eq!(w.backwards_more, 1);
+        assert!(w.warnings().is_empty(), "steps back are warned by dedup");
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(Timestamp(0).utc(0), "1970-01-01 00:00:00 UTC");
+        let ts = Timestamp::from_secs_nanos(1_700_000_000, 123_456_789);
+        assert_eq!(ts.utc(6), "2023-11-14 22:13:20.123456 UTC");
+        assert_eq!(
+            Timestamp::from_secs_nanos(951_782_400, 0).utc(0),
+            "2000-02-29 00:00:00 UTC"
         );
+        assert_eq!(Timestamp(-1).utc(9), "1969-12-31 23:59:59.999999999 UTC");
     }
 
     #[test]

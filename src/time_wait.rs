@@ -3,7 +3,7 @@
 
 use crate::fastmap::FastMap;
 use std::collections::hash_map::Entry;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::fsm::State;
 use crate::conn::summary::Party;
@@ -37,10 +37,43 @@ pub struct EndpointTimeWait {
     pub diagnosis: Vec<String>,
 }
 
+/// TIME_WAIT summed over every port of one IP address: a client host that closes first holds
+/// its TIME_WAIT sockets on hundreds of ephemeral ports, one short line each by endpoint.
+#[derive(Clone, Debug)]
+pub struct HostTimeWait {
+    pub host: IpAddr,
+    /// "server" or "client": the role it had in most of its connections.
+    pub role: &'static str,
+    /// Distinct ports it used.
+    pub ports: u32,
+    pub connections: u32,
+    pub closed_actively: u32,
+    pub entered: u32,
+    /// The largest number of TIME_WAIT sockets it held at once, over all its ports.
+    pub peak: u32,
+    pub peak_ts: Option<Timestamp>,
+    pub held_at_end: u32,
+    /// TIME_WAIT entries per second, from its first entry to its last (over the capture when
+    /// they were all at one instant).
+    pub rate_per_s: f64,
+    /// For a client: the server address:port it entered TIME_WAIT toward most, and how often.
+    pub busiest_peer: Option<(SocketAddr, u32)>,
+    pub diagnosis: Vec<String>,
+}
+
+/// Linux's default `net.ipv4.tcp_max_tw_buckets`: TIME_WAIT sockets a host keeps before it
+/// destroys new ones at once ("TCP: time wait bucket table overflow").
+pub const LINUX_MAX_TW_BUCKETS: u32 = 262_144;
+/// Ports in Linux's default `net.ipv4.ip_local_port_range` (32768–60999): the connections one
+/// client address can have toward one server address and port, TIME_WAIT included.
+pub const LINUX_EPHEMERAL_PORTS: u32 = 28_232;
+
 #[derive(Clone, Debug)]
 pub struct TimeWaitReport {
     pub duration_s: f64,
     pub by_endpoint: Vec<EndpointTimeWait>,
+    /// Hosts that closed actively or entered TIME_WAIT, most entries first.
+    pub by_host: Vec<HostTimeWait>,
 }
 
 /// What one endpoint's connections add up to, gathered connection by connection.
@@ -58,6 +91,8 @@ struct Acc {
     intervals: Vec<(Timestamp, Option<Timestamp>)>,
     peers: Peers,
     fastest_reuse: Option<f64>,
+    /// TIME_WAIT entries by peer, for a host's busiest destination; one peer for most.
+    entered_toward: Vec<(SocketAddr, u32)>,
 }
 
 /// The peers an endpoint met, with when each last opened a connection to it. Most endpoints are
@@ -121,6 +156,7 @@ impl TimeWaitAccumulator {
                     intervals: Vec::new(),
                     peers: Peers::One(peer, c.first_ts),
                     fastest_reuse: None,
+                    entered_toward: Vec::new(),
                 }),
             };
             a.first_seen = a.first_seen.min((c.id, side));
@@ -137,6 +173,10 @@ impl TimeWaitAccumulator {
             if let Some(entered) = time_wait_entry(c, side) {
                 a.entered += 1;
                 a.intervals.push((entered, time_wait_exit(c, side)));
+                match a.entered_toward.iter_mut().find(|(p, _)| *p == peer) {
+                    Some((_, n)) => *n += 1,
+                    None => a.entered_toward.push((peer, 1)),
+                }
             }
         }
         if let Some(reuse) = &c.reuse
@@ -149,6 +189,7 @@ impl TimeWaitAccumulator {
 
     /// The report for a capture from `start` to `end` with a `duration_s` TIME_WAIT.
     pub fn report(self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
+        let by_host = hosts(&self.acc, duration_s, start, end);
         let mut by_endpoint: Vec<((u32, Side), EndpointTimeWait)> = self
             .acc
             .into_iter()
@@ -160,14 +201,9 @@ impl TimeWaitAccumulator {
                     .iter()
                     .filter(|(_, exit)| exit.is_none())
                     .count() as u32;
-                let role = if a.server_roles * 2 >= a.connections && a.server_roles > 0 {
-                    "server"
-                } else {
-                    "client"
-                };
                 let mut e = EndpointTimeWait {
                     endpoint,
-                    role,
+                    role: role(&a),
                     connections: a.connections,
                     closed_actively: a.closed_actively,
                     closed_passively: a.closed_passively,
@@ -182,7 +218,7 @@ impl TimeWaitAccumulator {
                     fastest_port_reuse_s: a.fastest_reuse,
                     diagnosis: Vec::new(),
                 };
-                e.diagnosis = diagnose(&e, duration_s);
+                e.diagnosis = diagnose(&e, duration_s, entry_rate(&a.intervals, start, end));
                 (a.first_seen, e)
             })
             .collect();
@@ -195,8 +231,200 @@ impl TimeWaitAccumulator {
         TimeWaitReport {
             duration_s,
             by_endpoint: by_endpoint.into_iter().map(|(_, e)| e).collect(),
+            by_host,
         }
     }
+}
+
+fn role(a: &Acc) -> &'static str {
+    if a.server_roles * 2 >= a.connections && a.server_roles > 0 {
+        "server"
+    } else {
+        "client"
+    }
+}
+
+/// TIME_WAIT entries per second from the first entry to the last; over the whole capture when
+/// they all fell at one instant; 0 without entries.
+fn entry_rate(
+    intervals: &[(Timestamp, Option<Timestamp>)],
+    start: Timestamp,
+    end: Timestamp,
+) -> f64 {
+    let n = intervals.len();
+    let first = intervals.iter().map(|i| i.0).min();
+    let last = intervals.iter().map(|i| i.0).max();
+    let (Some(first), Some(last)) = (first, last) else {
+        return 0.0;
+    };
+    // n entries span n-1 gaps.
+    let span = last.secs_since(first);
+    if n > 1 && span > 0.0 {
+        (n - 1) as f64 / span
+    } else {
+        let whole = end.secs_since(start);
+        if whole > 0.0 { n as f64 / whole } else { 0.0 }
+    }
+}
+
+/// Every IP address that closed actively or entered TIME_WAIT, summed over its ports.
+fn hosts(
+    acc: &FastMap<SocketAddr, Acc>,
+    duration_s: f64,
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<HostTimeWait> {
+    struct H<'a> {
+        first_seen: (u32, Side),
+        ports: u32,
+        server_roles: u32,
+        connections: u32,
+        closed_actively: u32,
+        entered: u32,
+        intervals: Vec<(Timestamp, Option<Timestamp>)>,
+        toward: Vec<&'a (SocketAddr, u32)>,
+    }
+    let mut by_ip: FastMap<IpAddr, H> = crate::fastmap::new();
+    for (ep, a) in acc {
+        let h = by_ip.entry(ep.ip()).or_insert(H {
+            first_seen: a.first_seen,
+            ports: 0,
+            server_roles: 0,
+            connections: 0,
+            closed_actively: 0,
+            entered: 0,
+            intervals: Vec::new(),
+            toward: Vec::new(),
+        });
+        h.first_seen = h.first_seen.min(a.first_seen);
+        h.ports += 1;
+        h.server_roles += a.server_roles;
+        h.connections += a.connections;
+        h.closed_actively += a.closed_actively;
+        h.entered += a.entered;
+        h.intervals.extend_from_slice(&a.intervals);
+        h.toward.extend(a.entered_toward.iter());
+    }
+    let mut out: Vec<((u32, Side), HostTimeWait)> = by_ip
+        .into_iter()
+        .filter(|(_, h)| h.entered > 0 || h.closed_actively > 0)
+        .map(|(host, h)| {
+            let (peak, peak_ts) = peak(&h.intervals);
+            let role = if h.server_roles * 2 >= h.connections && h.server_roles > 0 {
+                "server"
+            } else {
+                "client"
+            };
+            let busiest_peer = if role == "client" {
+                let mut sums: FastMap<SocketAddr, u32> = crate::fastmap::new();
+                for (p, n) in &h.toward {
+                    *sums.entry(*p).or_default() += n;
+                }
+                sums.into_iter()
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            } else {
+                None
+            };
+            let mut t = HostTimeWait {
+                host,
+                role,
+                ports: h.ports,
+                connections: h.connections,
+                closed_actively: h.closed_actively,
+                entered: h.entered,
+                peak,
+                peak_ts,
+                held_at_end: h.intervals.iter().filter(|i| i.1.is_none()).count() as u32,
+                rate_per_s: entry_rate(&h.intervals, start, end),
+                busiest_peer,
+                diagnosis: Vec::new(),
+            };
+            t.diagnosis = diagnose_host(&t, duration_s);
+            (h.first_seen, t)
+        })
+        .collect();
+    out.sort_by(|(ia, a), (ib, b)| {
+        b.entered
+            .cmp(&a.entered)
+            .then(b.closed_actively.cmp(&a.closed_actively))
+            .then(ia.cmp(ib))
+    });
+    out.into_iter().map(|(_, h)| h).collect()
+}
+
+/// Hosts with fewer TIME_WAIT entries than this get no diagnosis: a handful is normal.
+pub const HOST_DIAGNOSIS_MIN_ENTRIES: u32 = 10;
+
+/// The steady state a rate implies and the kernel limit it approaches.
+fn diagnose_host(h: &HostTimeWait, duration_s: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    if h.entered < HOST_DIAGNOSIS_MIN_ENTRIES {
+        return out;
+    }
+    out.push(format!(
+        "{} ({}) closed {} of its {} connections first, from {} port(s), and entered TIME_WAIT {} times: {:.1} per second.",
+        h.host, h.role, h.closed_actively, h.connections, h.ports, h.entered, h.rate_per_s
+    ));
+    out.extend(steady_state(
+        h.rate_per_s,
+        duration_s,
+        h.peak,
+        LINUX_MAX_TW_BUCKETS,
+        "tcp_max_tw_buckets",
+    ));
+    if let Some((peer, n)) = h.busiest_peer {
+        let share = f64::from(n) / f64::from(h.entered.max(1));
+        let rate = h.rate_per_s * share;
+        out.push(format!(
+            "Toward {peer} ({n} of its entries) each TIME_WAIT socket keeps one of its ephemeral ports busy: at {rate:.1}/s it needs about {} ports, {:.1}% of the {} of Linux's default ip_local_port_range{}.",
+            group((rate * duration_s).round() as u32),
+            100.0 * rate * duration_s / f64::from(LINUX_EPHEMERAL_PORTS),
+            group(LINUX_EPHEMERAL_PORTS),
+            verdict(rate * duration_s, LINUX_EPHEMERAL_PORTS),
+        ));
+        out.push(
+            "Remedies: keep connections alive and pool them, let the server close first, widen net.ipv4.ip_local_port_range, or enable net.ipv4.tcp_tw_reuse (outgoing connections, needs TCP timestamps)."
+                .into(),
+        );
+    }
+    out
+}
+
+/// What R connections/s mean with a T s TIME_WAIT: about R·T sockets held in steady state,
+/// compared with `limit`.
+fn steady_state(rate: f64, duration_s: f64, peak: u32, limit: u32, what: &str) -> Vec<String> {
+    let held = rate * duration_s;
+    vec![format!(
+        "At {rate:.1}/s and a {duration_s:.0} s TIME_WAIT it holds about {} sockets in TIME_WAIT in steady state (the most seen at once here: {peak}); {:.1}% of the {} of {what}{}.",
+        group(held.round() as u32),
+        100.0 * held / f64::from(limit),
+        group(limit),
+        verdict(held, limit),
+    )]
+}
+
+fn verdict(held: f64, limit: u32) -> &'static str {
+    let share = held / f64::from(limit);
+    if share >= 1.0 {
+        ": it exceeds the limit"
+    } else if share >= 0.5 {
+        ": it is approaching the limit"
+    } else {
+        ""
+    }
+}
+
+/// 262144 as 262,144.
+pub fn group(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// The report over a whole list of connections at once.
@@ -272,7 +500,7 @@ fn series(
 }
 
 /// Plain-words findings, only from what the trace supports.
-fn diagnose(e: &EndpointTimeWait, duration_s: f64) -> Vec<String> {
+fn diagnose(e: &EndpointTimeWait, duration_s: f64, rate: f64) -> Vec<String> {
     let mut out = Vec::new();
     if e.role != "server" || e.entered == 0 {
         return out;
@@ -284,6 +512,13 @@ fn diagnose(e: &EndpointTimeWait, duration_s: f64) -> Vec<String> {
     out.push(format!(
         "With a {duration_s:.0} s TIME_WAIT it held at most {} sockets in TIME_WAIT at once, {} still at the end of the capture.",
         e.peak, e.held_at_end
+    ));
+    out.extend(steady_state(
+        rate,
+        duration_s,
+        e.peak,
+        LINUX_MAX_TW_BUCKETS,
+        "tcp_max_tw_buckets (all of the host's TIME_WAIT sockets)",
     ));
     if e.reused > 0 {
         out.push(format!(

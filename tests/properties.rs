@@ -460,6 +460,7 @@ fn run(bytes: Vec<u8>) -> Audit {
     let config = Config {
         time_wait_s: 60.0,
         timeline: TimelineSelect::All,
+        label: None,
     };
     audit(&Input::Bytes(Arc::from(bytes)), &config).expect("a generated capture is readable")
 }

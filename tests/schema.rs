@@ -261,3 +261,34 @@ fn a_renamed_or_mistyped_field_fails_validation() {
         }
     }
 }
+
+/// `--label` and several files change the document: both validate, the label on every
+/// connection and TIME_WAIT record, the files in `capture.files`.
+#[test]
+fn labelled_output_of_several_files_validates() {
+    let s = schemas();
+    let kernel = root().join("fixtures/kernel");
+    let o = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+        .args(["-q", "--format", "json", "--label", "web-1"])
+        .arg(kernel.join("http10_server_close_server.pcap"))
+        .arg(kernel.join("tw_reuse_server.pcap.gz"))
+        .output()
+        .expect("run binary");
+    assert_eq!(o.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let errs = errors(&s.document, &doc);
+    assert!(errs.is_empty(), "{errs:#?}");
+    assert_eq!(doc["capture"]["files"].as_array().map(Vec::len), Some(2));
+    assert_eq!(doc["connections"][0]["label"], "web-1");
+    for c in doc["connections"].as_array().unwrap() {
+        assert!(errs_none(&s.line, c), "{c}");
+    }
+    // An empty label is refused on the command line, so the schema asks for one character.
+    let mut bad = doc.clone();
+    bad["connections"][0]["label"] = Value::String(String::new());
+    assert!(!errors(&s.document, &bad).is_empty());
+}
+
+fn errs_none(v: &Validator, instance: &Value) -> bool {
+    errors(v, instance).is_empty()
+}

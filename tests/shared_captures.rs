@@ -182,3 +182,29 @@ fn shared_capture_facts() {
         6
     );
 }
+
+/// The table and time-wait reports of every shared capture stay within 80 and 200 columns:
+/// long file names, warnings, patterns and addresses included.
+#[test]
+fn every_shared_capture_report_fits_the_width() {
+    for f in shared_captures() {
+        for width in ["80", "200"] {
+            for args in [&[][..], &["time-wait"][..], &["--all"][..]] {
+                let o = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+                    .args(args)
+                    .arg(&f)
+                    .env("COLUMNS", width)
+                    .output()
+                    .unwrap();
+                let w: usize = width.parse().unwrap();
+                for line in String::from_utf8_lossy(&o.stdout).lines() {
+                    assert!(
+                        line.chars().count() <= w,
+                        "{} {args:?} at {w}: {line}",
+                        f.display()
+                    );
+                }
+            }
+        }
+    }
+}

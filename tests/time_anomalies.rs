@@ -45,9 +45,15 @@ fn run(bytes: Vec<u8>) -> Audit {
 fn table(a: &Audit) -> String {
     let selected = Selection::default().apply(&a.connections);
     let mut out = Vec::new();
-    report::writer(Kind::Table { timelines: true })
-        .write(&mut out, a, &selected)
-        .unwrap();
+    report::writer(Kind::Table {
+        timelines: true,
+        layout: report::Layout {
+            width: 400,
+            all: true,
+        },
+    })
+    .write(&mut out, a, &selected)
+    .unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -80,9 +86,7 @@ fn a_syn_ack_stamped_before_its_syn_is_a_clock_problem_not_an_ok_handshake() {
     let w = &a.capture.warnings;
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
-        w[0].starts_with(
-            "clock problem: the capture's clock runs backwards at frame 2, stamped 5.000 s before frame 1"
-        ),
+        w[0].starts_with("frame 2 is 5.000000 s earlier than a frame before it"),
         "{w:?}"
     );
     assert_eq!(
@@ -151,12 +155,12 @@ fn a_time_wait_peak_before_the_capture_began_comes_with_a_warning() {
     let a = run(p.into_bytes());
     assert!(
         a.capture.warnings[0]
-            .contains("runs backwards at frame 4, stamped 3600.002 s before frame 3"),
+            .starts_with("frame 4 is 3600.002000 s earlier than a frame before it"),
         "{:?}",
         a.capture.warnings
     );
     let t = table(&a);
-    assert!(t.contains("clock problem"), "{t}");
+    assert!(t.contains("earlier than a frame before it"), "{t}");
     assert_eq!(
         clock_events(&a),
         vec![(
@@ -259,8 +263,9 @@ fn an_undescribed_interface_is_named_against_the_range_described() {
     ng.epb_packet(9_999, 0, &syn);
     ng.epb_packet(10_000, 0, &syn);
     let a = run(ng.into_bytes());
+    // (The same SYN twice on two interfaces is also a duplicate, warned after.)
     assert_eq!(
-        a.capture.warnings,
+        a.capture.warnings[..1],
         vec![
             "frame 3 names interface 10000 but the section describes interfaces 0–9999; such frames are skipped"
         ]

@@ -31,6 +31,7 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
     let config = Config {
         time_wait_s: 60.0,
         timeline: TimelineSelect::All,
+        label: None,
     };
     let a = audit(&input, &config).ok()?;
     assert_eq!(
@@ -46,8 +47,16 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
 
     let mut documents = Vec::new();
     for kind in [
-        Kind::Table { timelines: true },
-        Kind::TimeWait,
+        Kind::Table {
+            timelines: true,
+            layout: report::Layout {
+                width: 100,
+                all: true,
+            },
+        },
+        Kind::TimeWait { width: 100 },
+        Kind::TimeWaitJson,
+        Kind::TimeWaitCsv,
         Kind::Json { pretty: true },
         Kind::Json { pretty: false },
         Kind::Jsonl,
@@ -138,7 +147,7 @@ fn check_html(input: &Input, config: &Config, a: &Audit, all: &[&Connection]) {
     let ids: Vec<u32> = a.connections.iter().map(|c| c.id).take(4).collect();
     for chosen in [&ids[..], &[]] {
         let html = Html {
-            input,
+            inputs: std::slice::from_ref(input),
             time_wait_s: config.time_wait_s,
             ids: chosen,
         };
@@ -215,13 +224,13 @@ fn check_streamed(input: &Input, config: &Config, a: &Audit, doc: &serde_json::V
     let mut lines: Vec<(u32, u8, Vec<u8>)> = Vec::new();
     let mut finished = |c: &Connection, digits: u8| {
         let mut line = Vec::new();
-        json::write_line(&mut line, c, digits).expect("a line written to memory cannot fail");
+        json::write_line(&mut line, c, digits, None).expect("a line written to memory cannot fail");
         lines.push((c.id, digits, line));
         ControlFlow::Continue(())
     };
     let hooks = Hooks {
-        progress: None,
         finished: Some(&mut finished),
+        ..Hooks::default()
     };
     let streamed = audit_with(input, config, hooks).expect("the second reading of one capture");
     assert_eq!(streamed.connection_count, a.connection_count);

@@ -68,7 +68,6 @@ pub struct Direction {
     pub last_retransmit_ts: Option<Timestamp>,
     /// The byte a BSD-style zero-window probe sent at SND.NXT, not yet acknowledged.
     pub probe_byte: Option<SeqNumber>,
-    pub last_rto_gap_ms: Option<f64>,
     pub last_tsval: Option<u32>,
     pub last_class: Option<SegClass>,
     /// Gaps not yet filled; allocated with the first gap, given back when the connection is

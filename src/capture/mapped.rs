@@ -14,6 +14,7 @@ use std::ops::ControlFlow;
 use memmap2::Mmap;
 use pcap_parser::Linktype;
 
+use crate::capture::records::{claims_too_much, cut_short};
 use crate::capture::{CaptureInfo, Frame, MAX_BUFFER};
 use crate::time::Timestamp;
 
@@ -119,11 +120,7 @@ pub fn read_mapped(
             break;
         }
         if need >= MAX_BUFFER {
-            info.warnings.push(format!(
-                "record after frame {} claims more than {} MiB; the rest of the file is skipped",
-                info.frames,
-                MAX_BUFFER >> 20
-            ));
+            info.warnings.push(claims_too_much(info.frames));
             break;
         }
         let ts_sec = h.u32_at(rest, 0);
@@ -142,12 +139,6 @@ pub fn read_mapped(
             break;
         }
     }
-}
-
-fn cut_short(frames: u64) -> String {
-    format!(
-        "the capture is cut short in the middle of a record after frame {frames}; analysed up to the cut"
-    )
 }
 
 #[cfg(test)]

@@ -10,17 +10,21 @@ use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
 use pcap_parser::Linktype;
 
 pub mod mapped;
+mod merge;
 pub mod records;
+pub mod write;
 
 use crate::time::Timestamp;
 
-use records::read_records;
+pub use merge::{read_captures, read_captures_counting};
+use records::Records;
 
 /// Initial reader buffer; grown (up to [`MAX_BUFFER`]) for records that do not fit.
 pub(crate) const INITIAL_BUFFER: usize = 1 << 18;
@@ -83,7 +87,12 @@ pub struct CaptureInfo {
     pub sections: u32,
     pub interfaces: u32,
     pub frames: u64,
+    /// Frames that repeat an earlier one (see [`crate::dedup`]); set by the audit.
+    pub duplicate_frames: u64,
     pub warnings: Vec<String>,
+    /// Each file read, in the order given: one entry for a single file; when several files are
+    /// read as one capture ([`read_captures`]), the fields above add them up.
+    pub files: Vec<CaptureInfo>,
 }
 
 impl CaptureInfo {
@@ -135,6 +144,62 @@ pub fn read_capture(
     input: &Input,
     on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
 ) -> Result<CaptureInfo, CaptureError> {
+    read_capture_counting(input, None, on_frame)
+}
+
+/// [`read_capture`], adding to `bytes_read` every byte taken from the file (compressed bytes
+/// for a gzip file), for a progress display that can tell the share of the file read.
+pub fn read_capture_counting(
+    input: &Input,
+    bytes_read: Option<Arc<AtomicU64>>,
+    on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
+) -> Result<CaptureInfo, CaptureError> {
+    let mut info = match open(input, true, bytes_read.clone())? {
+        Opened::Mapped(map, header, mut info) => {
+            // The position in the mapped file is where the frame's bytes end.
+            let base = map.as_ptr() as usize;
+            let mut counted = |frame: &Frame| {
+                if let Some(c) = &bytes_read {
+                    let end =
+                        (frame.data.as_ptr() as usize).saturating_sub(base) + frame.data.len();
+                    c.store(end as u64, Ordering::Relaxed);
+                }
+                on_frame(frame)
+            };
+            mapped::read_mapped(&map, header, &mut info, &mut counted);
+            records::settle(&mut info)?;
+            info
+        }
+        Opened::Streamed(mut records) => {
+            while let Some(flow) = records.next(&mut *on_frame)? {
+                if flow.is_break() {
+                    break;
+                }
+            }
+            records.finish()?
+        }
+    };
+    info.files = vec![CaptureInfo {
+        files: Vec::new(),
+        ..info.clone()
+    }];
+    Ok(info)
+}
+
+/// A capture file ready to be read: a regular pcap file mapped in memory and walked in place
+/// (the fast path), or anything else through the streaming reader.
+enum Opened {
+    Mapped(memmap2::Mmap, mapped::PcapHeader, CaptureInfo),
+    Streamed(Box<Records>),
+}
+
+/// Open `input` and read its file header; `map` allows the mapped path; `bytes_read`, when
+/// given, counts the bytes the streaming reader takes from the file.
+fn open(
+    input: &Input,
+    map: bool,
+    bytes_read: Option<Arc<AtomicU64>>,
+) -> Result<Opened, CaptureError> {
     let file = input.name();
     let raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
@@ -147,17 +212,19 @@ pub fn read_capture(
                 file: file.clone(),
                 source,
             })?;
-            if let Some((map, header)) = mapped::map_pcap(&f) {
-                let mut info = CaptureInfo {
+            if map && let Some((map, header)) = mapped::map_pcap(&f) {
+                let info = CaptureInfo {
                     file: file.clone(),
                     ..CaptureInfo::default()
                 };
-                mapped::read_mapped(&map, header, &mut info, on_frame);
-                records::settle(&mut info)?;
-                return Ok(info);
+                return Ok(Opened::Mapped(map, header, info));
             }
             Box::new(f)
         }
+    };
+    let raw: Box<dyn Read + Send> = match bytes_read {
+        Some(count) => Box::new(Counting { inner: raw, count }),
+        None => raw,
     };
     let (prefix, raw) = peek(raw, &file)?;
     let mut info = CaptureInfo {
@@ -179,8 +246,35 @@ pub fn read_capture(
         fill_first: header_len(&magic),
         error: Arc::new(Mutex::new(None)),
     };
-    read_records(filling, pcapng, &mut info, on_frame)?;
-    Ok(info)
+    Ok(Opened::Streamed(Box::new(Records::open(
+        filling, pcapng, info,
+    )?)))
+}
+
+/// Open `input` for the streaming reader only (files read side by side).
+fn open_streamed(input: &Input) -> Result<Box<Records>, CaptureError> {
+    match open(input, false, None)? {
+        Opened::Streamed(records) => Ok(records),
+        // `open` maps only when asked to.
+        Opened::Mapped(_, _, info) => Err(CaptureError::Unreadable {
+            file: info.file,
+            reason: "cannot be read as a stream".into(),
+        }),
+    }
+}
+
+/// Counts the bytes read through it.
+struct Counting {
+    inner: Box<dyn Read + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Read the first bytes (to recognise the format) and give back a reader that still yields them.

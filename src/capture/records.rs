@@ -1,7 +1,6 @@
 //! The record loop: pcap and pcapng records read one at a time through pcap-parser's streaming
 //! readers, each handed on as a [`Frame`]; interfaces, time resolutions and offsets of pcapng.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use pcap_parser::pcapng::Block;
@@ -26,268 +25,333 @@ enum Step {
     Stop(Option<String>),
 }
 
-pub(super) fn read_records(
-    filling: FillingReader,
-    pcapng: bool,
-    info: &mut CaptureInfo,
-    on_frame: &mut dyn FnMut(&Frame) -> ControlFlow<()>,
-) -> Result<(), CaptureError> {
-    let file = info.file.clone();
-    let read_error = Arc::clone(&filling.error);
-    // The readers' constructors read once, and that read must hold the whole file header
-    // (`FillingReader` sees to it); `create_reader` would read a second time, which on a pipe
-    // blocks until more records come.
-    let created = if pcapng {
-        PcapNGReader::new(INITIAL_BUFFER, filling)
-            .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
-    } else {
-        LegacyPcapReader::new(INITIAL_BUFFER, filling)
-            .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
-    };
-    let mut reader = match created {
-        Ok(r) => r,
-        Err(PcapError::Eof) => return Err(CaptureError::Empty { file }),
-        Err(e) => {
-            return Err(CaptureError::Unreadable {
-                file,
-                reason: describe(&e),
-            });
-        }
-    };
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut legacy: Option<Interface> = None;
-    let mut last_ts = Timestamp::ZERO;
-    let mut capacity = INITIAL_BUFFER;
-    let mut warned_bad_interface = false;
-    let mut big_fraction = FirstOf::default();
-    let mut out_of_range = FirstOf::default();
+/// One capture file being read: pcap-parser's streaming reader and what the file has described
+/// so far (interfaces, resolutions, offsets). [`Records::next`] hands out one frame at a time,
+/// borrowed from the reader's buffer, so several files can be read side by side.
+pub(crate) struct Records {
+    reader: Box<dyn PcapReaderIterator + Send>,
+    pub(crate) info: CaptureInfo,
+    read_error: Arc<std::sync::Mutex<Option<String>>>,
+    interfaces: Vec<Interface>,
+    legacy: Option<Interface>,
+    last_ts: Timestamp,
+    capacity: usize,
+    warned_bad_interface: bool,
+    big_fraction: FirstOf,
+    out_of_range: FirstOf,
+    done: bool,
+}
 
-    loop {
-        let step = match reader.next() {
-            Ok((offset, block)) => {
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => {
-                        if h.version_major != 2 {
-                            return Err(CaptureError::Unreadable {
-                                file,
-                                reason: format!(
-                                    "pcap version {}.{} is not supported (only 2.x exists)",
-                                    h.version_major, h.version_minor
-                                ),
-                            });
-                        }
-                        info.format = "pcap";
-                        info.big_endian = h.is_bigendian();
-                        let nanos = h.is_nanosecond_precision();
-                        info.ts_digits = if nanos { 9 } else { 6 };
-                        info.interfaces = 1;
-                        info.sections = 1;
-                        legacy = Some(Interface {
-                            link_type: h.network,
-                            resolution: if nanos { 1_000_000_000 } else { 1_000_000 },
-                            offset_secs: 0,
-                        });
-                    }
-                    PcapBlockOwned::Legacy(b) => {
-                        let iface = legacy.unwrap_or(Interface {
-                            link_type: Linktype::ETHERNET,
-                            resolution: 1_000_000,
-                            offset_secs: 0,
-                        });
-                        info.frames += 1;
-                        // The fraction field should stay below one second; libpcap and
-                        // Wireshark carry a larger one into the seconds, and so do we, aloud.
-                        if u64::from(b.ts_usec) >= iface.resolution {
-                            big_fraction.note(info.frames, u64::from(b.ts_usec));
-                        }
-                        let frac = i64::from(b.ts_usec) * (1_000_000_000 / iface.resolution as i64);
-                        last_ts = Timestamp::from_secs_nanos(i64::from(b.ts_sec), frac);
-                        let flow = on_frame(&Frame {
-                            number: info.frames,
-                            ts: last_ts,
-                            link_type: Some(iface.link_type),
-                            data: b.data,
-                            orig_len: b.origlen,
-                            ts_digits: info.shown_digits(),
-                        });
-                        if flow.is_break() {
-                            break;
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(shb)) if shb.major_version != 1 => {
-                        let reason = format!(
-                            "pcapng section header version {}.{} is not supported",
-                            shb.major_version, shb.minor_version
-                        );
-                        if info.frames == 0 {
-                            return Err(CaptureError::Unreadable { file, reason });
-                        }
-                        info.warnings.push(format!(
-                            "{reason} (section {}); analysed up to there",
-                            info.sections + 1
-                        ));
-                        break;
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                        info.format = "pcapng";
-                        info.sections += 1;
-                        info.big_endian = shb.big_endian();
-                        interfaces.clear();
-                    }
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        info.interfaces += 1;
-                        let resolution = match ts_resolution(idb.if_tsresol) {
-                            Some(r) if r > 0 => r,
-                            _ => {
-                                info.warnings.push(format!(
-                                    "interface {} of section {} has an if_tsresol of {} s per unit, finer than a 64-bit count of units per second holds; microseconds assumed",
-                                    interfaces.len(),
-                                    info.sections,
-                                    tsresol_text(idb.if_tsresol)
-                                ));
-                                1_000_000
+impl Records {
+    /// Read the file header. The readers' constructors read once, and that read must hold the
+    /// whole file header (`FillingReader` sees to it); `create_reader` would read a second
+    /// time, which on a pipe blocks until more records come.
+    pub(super) fn open(
+        filling: FillingReader,
+        pcapng: bool,
+        info: CaptureInfo,
+    ) -> Result<Records, CaptureError> {
+        let file = info.file.clone();
+        let read_error = Arc::clone(&filling.error);
+        let created = if pcapng {
+            PcapNGReader::new(INITIAL_BUFFER, filling)
+                .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
+        } else {
+            LegacyPcapReader::new(INITIAL_BUFFER, filling)
+                .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
+        };
+        let reader = match created {
+            Ok(r) => r,
+            Err(PcapError::Eof) => return Err(CaptureError::Empty { file }),
+            Err(e) => {
+                return Err(CaptureError::Unreadable {
+                    file,
+                    reason: describe(&e),
+                });
+            }
+        };
+        Ok(Records {
+            reader,
+            info,
+            read_error,
+            interfaces: Vec::new(),
+            legacy: None,
+            last_ts: Timestamp::ZERO,
+            capacity: INITIAL_BUFFER,
+            warned_bad_interface: false,
+            big_fraction: FirstOf::default(),
+            out_of_range: FirstOf::default(),
+            done: false,
+        })
+    }
+
+    /// Hand the next frame to `on_frame` and return what it returned; `None` at the end of the
+    /// file (or of what could be read of it: the reason is in the warnings).
+    pub(crate) fn next<R>(
+        &mut self,
+        on_frame: impl FnOnce(&Frame) -> R,
+    ) -> Result<Option<R>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        let info = &mut self.info;
+        loop {
+            let step = match self.reader.next() {
+                Ok((offset, block)) => {
+                    let frame = match block {
+                        PcapBlockOwned::LegacyHeader(h) => {
+                            if h.version_major != 2 {
+                                return Err(CaptureError::Unreadable {
+                                    file: info.file.clone(),
+                                    reason: format!(
+                                        "pcap version {}.{} is not supported (only 2.x exists)",
+                                        h.version_major, h.version_minor
+                                    ),
+                                });
                             }
-                        };
-                        info.ts_digits = info.ts_digits.max(digits_for(resolution));
-                        interfaces.push(Interface {
-                            link_type: idb.linktype,
-                            resolution,
-                            offset_secs: ts_offset(&idb.options, info.big_endian),
-                        });
-                    }
-                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        info.frames += 1;
-                        let iface = interfaces.get(epb.if_id as usize).copied();
-                        if iface.is_none() && !warned_bad_interface {
-                            warned_bad_interface = true;
-                            info.warnings.push(format!(
-                                "frame {} names interface {} but the section {}; such frames are skipped",
-                                info.frames,
-                                epb.if_id,
-                                described(interfaces.len())
-                            ));
+                            info.format = "pcap";
+                            info.big_endian = h.is_bigendian();
+                            let nanos = h.is_nanosecond_precision();
+                            info.ts_digits = if nanos { 9 } else { 6 };
+                            info.interfaces = 1;
+                            info.sections = 1;
+                            self.legacy = Some(Interface {
+                                link_type: h.network,
+                                resolution: if nanos { 1_000_000_000 } else { 1_000_000 },
+                                offset_secs: 0,
+                            });
+                            None
                         }
-                        if let Some(i) = iface {
-                            last_ts = match ng_timestamp(epb.ts_high, epb.ts_low, i) {
-                                Ok(ts) => ts,
-                                Err(held) => {
-                                    out_of_range.note(info.frames, 0);
-                                    held
+                        PcapBlockOwned::Legacy(b) => {
+                            let iface = self.legacy.unwrap_or(Interface {
+                                link_type: Linktype::ETHERNET,
+                                resolution: 1_000_000,
+                                offset_secs: 0,
+                            });
+                            info.frames += 1;
+                            // The fraction field should stay below one second; libpcap and
+                            // Wireshark carry a larger one into the seconds, and so do we, aloud.
+                            if u64::from(b.ts_usec) >= iface.resolution {
+                                self.big_fraction.note(info.frames, u64::from(b.ts_usec));
+                            }
+                            let frac =
+                                i64::from(b.ts_usec) * (1_000_000_000 / iface.resolution as i64);
+                            self.last_ts = Timestamp::from_secs_nanos(i64::from(b.ts_sec), frac);
+                            Some(Frame {
+                                number: info.frames,
+                                ts: self.last_ts,
+                                link_type: Some(iface.link_type),
+                                data: b.data,
+                                orig_len: b.origlen,
+                                ts_digits: info.shown_digits(),
+                            })
+                        }
+                        PcapBlockOwned::NG(Block::SectionHeader(shb)) if shb.major_version != 1 => {
+                            let reason = format!(
+                                "pcapng section header version {}.{} is not supported",
+                                shb.major_version, shb.minor_version
+                            );
+                            if info.frames == 0 {
+                                return Err(CaptureError::Unreadable {
+                                    file: info.file.clone(),
+                                    reason,
+                                });
+                            }
+                            info.warnings.push(format!(
+                                "{reason} (section {}); analysed up to there",
+                                info.sections + 1
+                            ));
+                            self.end();
+                            return Ok(None);
+                        }
+                        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                            info.format = "pcapng";
+                            info.sections += 1;
+                            info.big_endian = shb.big_endian();
+                            self.interfaces.clear();
+                            None
+                        }
+                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                            info.interfaces += 1;
+                            let resolution = match ts_resolution(idb.if_tsresol) {
+                                Some(r) if r > 0 => r,
+                                _ => {
+                                    info.warnings.push(format!(
+                                        "interface {} of section {} has an if_tsresol of {} s per unit, finer than a 64-bit count of units per second holds; microseconds assumed",
+                                        self.interfaces.len(),
+                                        info.sections,
+                                        tsresol_text(idb.if_tsresol)
+                                    ));
+                                    1_000_000
                                 }
                             };
+                            info.ts_digits = info.ts_digits.max(digits_for(resolution));
+                            self.interfaces.push(Interface {
+                                link_type: idb.linktype,
+                                resolution,
+                                offset_secs: ts_offset(&idb.options, info.big_endian),
+                            });
+                            None
                         }
-                        let caplen = (epb.caplen as usize).min(epb.data.len());
-                        let flow = on_frame(&Frame {
-                            number: info.frames,
-                            ts: last_ts,
-                            link_type: iface.map(|i| i.link_type),
-                            data: &epb.data[..caplen],
-                            orig_len: epb.origlen,
-                            ts_digits: info.shown_digits(),
-                        });
-                        if flow.is_break() {
-                            break;
+                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                            info.frames += 1;
+                            let iface = self.interfaces.get(epb.if_id as usize).copied();
+                            if iface.is_none() && !self.warned_bad_interface {
+                                self.warned_bad_interface = true;
+                                info.warnings.push(format!(
+                                    "frame {} names interface {} but the section {}; such frames are skipped",
+                                    info.frames,
+                                    epb.if_id,
+                                    described(self.interfaces.len())
+                                ));
+                            }
+                            if let Some(i) = iface {
+                                self.last_ts = match ng_timestamp(epb.ts_high, epb.ts_low, i) {
+                                    Ok(ts) => ts,
+                                    Err(held) => {
+                                        self.out_of_range.note(info.frames, 0);
+                                        held
+                                    }
+                                };
+                            }
+                            let caplen = (epb.caplen as usize).min(epb.data.len());
+                            Some(Frame {
+                                number: info.frames,
+                                ts: self.last_ts,
+                                link_type: iface.map(|i| i.link_type),
+                                data: &epb.data[..caplen],
+                                orig_len: epb.origlen,
+                                ts_digits: info.shown_digits(),
+                            })
                         }
+                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                            // A simple packet block has no timestamp and belongs to interface 0.
+                            info.frames += 1;
+                            let iface = self.interfaces.first().copied();
+                            if iface.is_none() && !self.warned_bad_interface {
+                                self.warned_bad_interface = true;
+                                info.warnings.push(format!(
+                                    "frame {} is a simple packet block, which belongs to interface 0, but the section {}; such frames are skipped",
+                                    info.frames,
+                                    described(0)
+                                ));
+                            }
+                            let caplen = (spb.origlen as usize).min(spb.data.len());
+                            Some(Frame {
+                                number: info.frames,
+                                ts: self.last_ts,
+                                link_type: iface.map(|i| i.link_type),
+                                data: &spb.data[..caplen],
+                                orig_len: spb.origlen,
+                                ts_digits: info.shown_digits(),
+                            })
+                        }
+                        PcapBlockOwned::NG(_) => None,
+                    };
+                    if let Some(f) = frame {
+                        let out = on_frame(&f);
+                        self.reader.consume(offset);
+                        return Ok(Some(out));
                     }
-                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                        // A simple packet block has no timestamp and belongs to interface 0.
-                        info.frames += 1;
-                        let iface = interfaces.first().copied();
-                        if iface.is_none() && !warned_bad_interface {
-                            warned_bad_interface = true;
-                            info.warnings.push(format!(
-                                "frame {} is a simple packet block, which belongs to interface 0, but the section {}; such frames are skipped",
-                                info.frames,
-                                described(0)
-                            ));
-                        }
-                        let caplen = (spb.origlen as usize).min(spb.data.len());
-                        let flow = on_frame(&Frame {
-                            number: info.frames,
-                            ts: last_ts,
-                            link_type: iface.map(|i| i.link_type),
-                            data: &spb.data[..caplen],
-                            orig_len: spb.origlen,
-                            ts_digits: info.shown_digits(),
-                        });
-                        if flow.is_break() {
-                            break;
-                        }
+                    self.reader.consume(offset);
+                    continue;
+                }
+                Err(PcapError::Eof) => Step::Stop(None),
+                Err(PcapError::Incomplete(_)) => Step::Refill,
+                Err(PcapError::BufferTooSmall) => Step::Grow,
+                Err(PcapError::UnexpectedEof) => Step::Stop(Some(cut_short(info.frames))),
+                Err(e) => Step::Stop(Some(format!(
+                    "unreadable data after frame {} ({}); analysed up to there",
+                    info.frames,
+                    describe(&e)
+                ))),
+            };
+            match step {
+                Step::Refill => {
+                    if self.reader.refill().is_err() {
+                        info.warnings
+                            .push(format!("read error after frame {}", info.frames));
+                        break;
                     }
-                    PcapBlockOwned::NG(_) => {}
                 }
-                reader.consume(offset);
-                continue;
-            }
-            Err(PcapError::Eof) => Step::Stop(None),
-            Err(PcapError::Incomplete(_)) => Step::Refill,
-            Err(PcapError::BufferTooSmall) => Step::Grow,
-            Err(PcapError::UnexpectedEof) => Step::Stop(Some(format!(
-                "the capture is cut short in the middle of a record after frame {}; analysed up to the cut",
-                info.frames
-            ))),
-            Err(e) => Step::Stop(Some(format!(
-                "unreadable data after frame {} ({}); analysed up to there",
-                info.frames,
-                describe(&e)
-            ))),
-        };
-        match step {
-            Step::Refill => {
-                if reader.refill().is_err() {
-                    info.warnings
-                        .push(format!("read error after frame {}", info.frames));
+                Step::Grow => {
+                    if self.capacity >= MAX_BUFFER {
+                        info.warnings.push(claims_too_much(info.frames));
+                        break;
+                    }
+                    self.capacity *= 2;
+                    self.reader.grow(self.capacity);
+                    if self.reader.refill().is_err() {
+                        info.warnings
+                            .push(format!("read error after frame {}", info.frames));
+                        break;
+                    }
+                }
+                Step::Stop(warning) => {
+                    info.warnings.extend(warning);
                     break;
                 }
-            }
-            Step::Grow => {
-                if capacity >= MAX_BUFFER {
-                    info.warnings.push(format!(
-                        "record after frame {} claims more than {} MiB; the rest of the file is skipped",
-                        info.frames,
-                        MAX_BUFFER >> 20
-                    ));
-                    break;
-                }
-                capacity *= 2;
-                reader.grow(capacity);
-                if reader.refill().is_err() {
-                    info.warnings
-                        .push(format!("read error after frame {}", info.frames));
-                    break;
-                }
-            }
-            Step::Stop(warning) => {
-                info.warnings.extend(warning);
-                break;
             }
         }
+        self.end();
+        Ok(None)
     }
-    if let Some((frame, value)) = big_fraction.first {
-        let (unit, limit) = match legacy.map(|i| i.resolution) {
-            Some(1_000_000_000) => ("ns", "10⁹"),
-            _ => ("µs", "10⁶"),
-        };
-        info.warnings.push(format!(
-            "time out of range: frame {frame} has a fraction-of-second field of {value} {unit} ({limit} or more){}; \
-             it is carried into the seconds, as libpcap does",
-            big_fraction.more_text()
-        ));
+
+    /// No more frames will be read: note a read error that ended the input early.
+    fn end(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if let Some((frame, value)) = self.big_fraction.first {
+            let (unit, limit) = match self.legacy.map(|i| i.resolution) {
+                Some(1_000_000_000) => ("ns", "10⁹"),
+                _ => ("µs", "10⁶"),
+            };
+            self.info.warnings.push(format!(
+                "time out of range: frame {frame} has a fraction-of-second field of {value} {unit} ({limit} or more){}; \
+                 it is carried into the seconds, as libpcap does",
+                self.big_fraction.more_text()
+            ));
+        }
+        if let Some((frame, _)) = self.out_of_range.first {
+            self.info.warnings.push(format!(
+                "time out of range: frame {frame} is stamped outside 1677-09-21 to 2262-04-11, the \
+                 instants nanoseconds since 1970 hold in 64 bits{}; its time is held at the nearer end",
+                self.out_of_range.more_text()
+            ));
+        }
+        if let Some(e) = self.read_error.lock().ok().and_then(|mut slot| slot.take()) {
+            self.info.warnings.push(format!(
+                "reading stopped after frame {} ({e}); analysed up to there",
+                self.info.frames
+            ));
+        }
     }
-    if let Some((frame, _)) = out_of_range.first {
-        info.warnings.push(format!(
-            "time out of range: frame {frame} is stamped outside 1677-09-21 to 2262-04-11, the \
-             instants nanoseconds since 1970 hold in 64 bits{}; its time is held at the nearer end",
-            out_of_range.more_text()
-        ));
+
+    /// What the file said, once reading has ended; an error if it held no frame and something
+    /// went wrong.
+    pub(crate) fn finish(mut self) -> Result<CaptureInfo, CaptureError> {
+        self.end();
+        let mut info = self.info;
+        settle(&mut info)?;
+        Ok(info)
     }
-    if let Some(e) = read_error.lock().ok().and_then(|mut slot| slot.take()) {
-        info.warnings.push(format!(
-            "reading stopped after frame {} ({e}); analysed up to there",
-            info.frames
-        ));
-    }
-    settle(info)
+}
+
+/// The warning for a file that ends inside a record.
+pub(super) fn cut_short(frames: u64) -> String {
+    format!(
+        "the capture is cut short in the middle of a record after frame {frames}; analysed up to the cut"
+    )
+}
+
+/// The warning for a record longer than [`MAX_BUFFER`].
+pub(super) fn claims_too_much(frames: u64) -> String {
+    format!(
+        "record after frame {frames} claims more than {} MiB; the rest of the file is skipped",
+        MAX_BUFFER >> 20
+    )
 }
 
 /// The end of any reading: a file that gave no frame, only warnings, is unreadable.

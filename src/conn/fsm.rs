@@ -163,6 +163,8 @@ pub struct Transition {
     /// The frame that proves the transition; `None` when only time proves it.
     pub frame: Option<u64>,
     pub inferred: bool,
+    /// Its place in the connection's story (`crate::events`).
+    pub order: u32,
 }
 
 /// One endpoint's state machine as reconstructed from the capture.
@@ -195,6 +197,7 @@ impl Endpoint {
         ts: Timestamp,
         frame: Option<u64>,
         inferred: bool,
+        order: u32,
     ) -> Option<Transition> {
         if self.state == to {
             return None;
@@ -205,6 +208,7 @@ impl Endpoint {
             ts,
             frame,
             inferred,
+            order,
         };
         self.transitions.push(t);
         self.state = to;

@@ -10,6 +10,7 @@
 pub mod fsm;
 pub mod handshake;
 pub mod history;
+pub mod story;
 pub mod summary;
 pub mod transitions;
 
@@ -119,7 +120,8 @@ pub struct Connection {
     after_reset_reported: bool,
     /// The FIN each side received but has not yet proved by acknowledging it.
     pending_fin: [bool; 2],
-    pub reuse: Option<Reuse>,
+    /// Boxed: rare, and a few words a connection otherwise.
+    pub reuse: Option<Box<Reuse>>,
     /// When a TIME_WAIT of this incarnation ended because a new SYN reused the 4-tuple.
     pub reused_by: Option<(u32, Timestamp, u64)>,
     pub timeline: Option<Vec<TimelineEntry>>,
@@ -324,6 +326,19 @@ impl Connection {
         }
     }
 
+    /// Give back what only the segment analysis needed (the RTT rings, the gaps) and spare
+    /// capacity: called when the connection is finished, and when it closes by FINs to wait out
+    /// its linger time (a late segment allocates what it needs again).
+    pub fn release(&mut self) {
+        for d in &mut self.dirs {
+            d.release();
+        }
+        self.events.shrink_to_fit();
+        for end in &mut self.ends {
+            end.transitions.shrink_to_fit();
+        }
+    }
+
     /// Called once when the connection will see no more segments (capture end or reuse).
     pub fn finish(&mut self, capture_end: Timestamp, time_wait_s: f64) {
         if self.finished {
@@ -335,10 +350,7 @@ impl Connection {
                 // The ACK proving the FIN arrived was not captured; stamp it at the FIN.
                 self.pending_fin[side] = false;
                 if let Some((ts, frame)) = self.dirs[other(side)].fin_at {
-                    let fin = Event::RecvFin {
-                        acks_own_fin: false,
-                    };
-                    self.go(side, fin, ts, Some(frame), true);
+                    self.fin_proved(side, ts, Some(frame), true);
                 }
             }
             if self.ends[side].state == State::TimeWait
@@ -356,14 +368,7 @@ impl Connection {
                 }
             }
         }
-        // Kept until the report is written: no analysis state, no spare capacity.
-        for d in &mut self.dirs {
-            d.release();
-        }
-        self.events.shrink_to_fit();
-        for end in &mut self.ends {
-            end.transitions.shrink_to_fit();
-        }
+        self.release();
         if let Some(reuse) = self.reuse.as_mut() {
             let holder = reuse.holder;
             let d = &self.dirs[holder];
@@ -380,13 +385,58 @@ impl Connection {
     }
 
     /// RTT of the direction with more samples (the data direction), and that direction.
-    pub fn main_rtt(&self) -> (Side, RttEstimator) {
-        let a = self.dirs[self.client].rtt.estimator;
-        let b = self.dirs[self.server()].rtt.estimator;
-        if b.samples > a.samples {
-            (self.server(), b)
-        } else {
-            (self.client, a)
+    /// The connection's headline RTT: the path's round trip, from the samples of the
+    /// endpoint next to the capture point (its data leaves there and its ACKs come back from
+    /// the far end). The other direction only times the short leg between the capture point
+    /// and the nearer host. See [`RttBasis`] for the cases.
+    pub fn main_rtt(&self) -> (Side, RttEstimator, RttBasis) {
+        let est = |s: Side| self.dirs[s].rtt.estimator;
+        let near = match self.handshake.capture_point {
+            CapturePoint::NearClient => Some(self.client),
+            CapturePoint::NearServer => Some(self.server()),
+            CapturePoint::Between | CapturePoint::Unknown => None,
+        };
+        match near {
+            Some(s) if est(s).samples > 0 => (s, est(s), RttBasis::NearSender),
+            Some(s) if est(other(s)).samples > 0 => (other(s), est(other(s)), RttBasis::ShortLeg),
+            Some(s) => (s, est(s), RttBasis::None),
+            None => {
+                let (a, b) = (self.client, self.server());
+                let (ea, eb) = (est(a), est(b));
+                let pick = match (ea.samples > 0, eb.samples > 0) {
+                    (true, true) if eb.min_ms > ea.min_ms => b,
+                    (true, _) => a,
+                    (false, true) => b,
+                    (false, false) => return (a, ea, RttBasis::None),
+                };
+                (pick, est(pick), RttBasis::LongerLeg)
+            }
+        }
+    }
+}
+
+/// Which samples a connection's headline RTT comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RttBasis {
+    /// Data from the endpoint next to the capture point: the whole path.
+    NearSender,
+    /// The capture point is between the hosts or unknown: the direction with the larger
+    /// minimum, the longer of the two legs (each direction times only its own leg).
+    LongerLeg,
+    /// Only the far endpoint's data was timed: the leg between the capture point and the
+    /// nearer host, not the path (the handshake RTT is then the better figure).
+    ShortLeg,
+    /// No samples.
+    None,
+}
+
+impl RttBasis {
+    pub fn key(self) -> Option<&'static str> {
+        match self {
+            RttBasis::NearSender => Some("sender_near_capture"),
+            RttBasis::LongerLeg => Some("longer_leg"),
+            RttBasis::ShortLeg => Some("short_leg"),
+            RttBasis::None => None,
         }
     }
 }

@@ -23,6 +23,13 @@ impl Role {
             Role::Server => "server",
         }
     }
+
+    pub fn other(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
 }
 
 /// Who did a thing that either endpoint, or both, may do (close first, hold TIME_WAIT).

@@ -32,15 +32,29 @@ impl Connection {
                 then
             }
         };
+        // The transition is kept with its endpoint and takes its place in the story.
         if let Some(to) = then
-            && let Some(t) = self.ends[side].set_state(to, ts, frame, inferred)
+            && self.ends[side].state != to
         {
-            let note = if t.inferred { " (inferred)" } else { "" };
-            self.events
-                .push(t.frame, t.ts, Some(side), EventKind::State, || {
-                    format!("{} -> {}{note}", t.from, t.to)
-                });
+            let order = self.events.take_order();
+            self.ends[side].set_state(to, ts, frame, inferred, order);
         }
+    }
+
+    /// The FIN `side` received is proved to have arrived (or, `inferred`, taken as arrived at
+    /// the end): it is fed to the state machine now.
+    pub(crate) fn fin_proved(
+        &mut self,
+        side: Side,
+        ts: Timestamp,
+        at: Option<u64>,
+        inferred: bool,
+    ) {
+        self.pending_fin[side] = false;
+        let fin = Event::RecvFin {
+            acks_own_fin: false,
+        };
+        self.go(side, fin, ts, at, inferred);
     }
 
     /// Segments that reach an endpoint in TIME_WAIT (SPEC.md §6).
@@ -133,16 +147,7 @@ impl Connection {
             && let Some(fs) = self.dirs[s].fin_seq
             && seg.seq > fs
         {
-            self.pending_fin[r] = false;
-            self.go(
-                r,
-                Event::RecvFin {
-                    acks_own_fin: false,
-                },
-                ts,
-                at,
-                false,
-            );
+            self.fin_proved(r, ts, at, false);
         }
         // (A SYN-ACK's ACK matters only to a SYN_RECEIVED peer: simultaneous open.)
         if f.ack() && (!f.syn() || self.ends[r].state == State::SynReceived) {
@@ -255,16 +260,7 @@ impl Connection {
             && let Some(fs) = self.dirs[r].fin_seq
             && seg.ack > fs
         {
-            self.pending_fin[s] = false;
-            self.go(
-                s,
-                Event::RecvFin {
-                    acks_own_fin: false,
-                },
-                ts,
-                at,
-                false,
-            );
+            self.fin_proved(s, ts, at, false);
         }
     }
 

@@ -7,12 +7,27 @@ use etherparse::{IpNumber, LaxIpSlice, LenSource};
 
 use crate::capture::Frame;
 use crate::decode::link::gtp_u_payload;
-use crate::decode::tcp::decode_tcp;
+use crate::decode::segment::Segment;
+use crate::decode::tcp::{decode_tcp, decode_tcp_into};
 use crate::decode::{Decoded, SkipReason};
 
-pub(super) fn decode_ip<'a>(frame: &Frame<'a>, ip: &'a [u8], open_tunnels: bool) -> Decoded {
-    if let Some(seg) = plain_tcp(ip) {
-        return seg;
+/// Decode the TCP segment inside `ip` into `seg`.
+pub(super) fn decode_ip_into<'a>(
+    frame: &Frame<'a>,
+    ip: &'a [u8],
+    seg: &mut Segment,
+) -> Result<(), SkipReason> {
+    if let Some(done) = plain_tcp(ip, seg) {
+        return done;
+    }
+    *seg = via_etherparse(frame, ip, true)?;
+    Ok(())
+}
+
+fn decode_ip<'a>(frame: &Frame<'a>, ip: &'a [u8], open_tunnels: bool) -> Decoded {
+    let mut seg = Segment::EMPTY;
+    if let Some(done) = plain_tcp(ip, &mut seg) {
+        return done.map(|()| seg);
     }
     via_etherparse(frame, ip, open_tunnels)
 }
@@ -64,7 +79,7 @@ fn via_etherparse<'a>(frame: &Frame<'a>, ip: &'a [u8], open_tunnels: bool) -> De
 /// header without extensions, whose length field is set, not a fragment. Anything else (`None`)
 /// goes through etherparse. Both read the payload length the same way: from the IP length
 /// field, whether or not the snaplen cut the bytes.
-fn plain_tcp(ip: &[u8]) -> Option<Decoded> {
+fn plain_tcp(ip: &[u8], seg: &mut Segment) -> Option<Result<(), SkipReason>> {
     match *ip.first()? {
         0x45 if ip.len() >= 20 => {
             let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
@@ -75,7 +90,7 @@ fn plain_tcp(ip: &[u8]) -> Option<Decoded> {
             let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
             let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
             let t = &ip[20..total.min(ip.len())];
-            Some(decode_tcp(t, total - 20, src.into(), dst.into()))
+            Some(decode_tcp_into(t, total - 20, src.into(), dst.into(), seg))
         }
         b if b >> 4 == 6 && ip.len() >= 40 => {
             let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
@@ -85,7 +100,7 @@ fn plain_tcp(ip: &[u8]) -> Option<Decoded> {
             let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
             let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
             let t = &ip[40..(40 + payload).min(ip.len())];
-            Some(decode_tcp(t, payload, src.into(), dst.into()))
+            Some(decode_tcp_into(t, payload, src.into(), dst.into(), seg))
         }
         _ => None,
     }
@@ -142,8 +157,10 @@ mod tests {
                 orig_len: ip.len() as u32 + 40,
                 ts_digits: 6,
             };
-            if let Some(fast) = plain_tcp(&ip) {
+            let mut seg = Segment::EMPTY;
+            if let Some(fast) = plain_tcp(&ip, &mut seg) {
                 direct += 1;
+                let fast = fast.map(|()| seg);
                 assert_eq!(fast, via_etherparse(&frame, &ip, true), "{ip:02x?}");
             }
         }

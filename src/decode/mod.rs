@@ -13,8 +13,6 @@ pub use tcp::parse_options;
 
 use std::fmt;
 
-use pcap_parser::Linktype;
-
 use crate::capture::Frame;
 use crate::decode::segment::Segment;
 
@@ -31,6 +29,8 @@ pub enum SkipReason {
     /// Cut by the snaplen before the end of the 20-byte TCP header.
     Truncated,
     Malformed(&'static str),
+    /// The same bytes as an earlier frame (see [`crate::dedup`]): not a new segment.
+    Duplicate,
 }
 
 impl SkipReason {
@@ -44,6 +44,7 @@ impl SkipReason {
             SkipReason::IpFragment => "ip_fragment",
             SkipReason::Truncated => "truncated",
             SkipReason::Malformed(_) => "malformed",
+            SkipReason::Duplicate => "duplicate",
         }
     }
 }
@@ -51,9 +52,9 @@ impl SkipReason {
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match *self {
-            SkipReason::UnsupportedLinkType(lt) => match Linktype(lt).to_string() {
-                name if name != lt.to_string() => write!(f, "link type {lt} ({name})"),
-                _ => write!(f, "link type {lt}"),
+            SkipReason::UnsupportedLinkType(lt) => match link_type_name(lt) {
+                Some(name) => write!(f, "link type {lt} ({name})"),
+                None => write!(f, "link type {lt}"),
             },
             SkipReason::BadInterface => write!(f, "undescribed pcapng interface"),
             SkipReason::NonIp(et) => write!(f, "{}", ether_type_name(et)),
@@ -61,8 +62,93 @@ impl fmt::Display for SkipReason {
             SkipReason::IpFragment => write!(f, "IP fragment"),
             SkipReason::Truncated => write!(f, "TCP header cut by the snaplen"),
             SkipReason::Malformed(what) => write!(f, "{what}"),
+            SkipReason::Duplicate => write!(f, "repeats an earlier frame"),
         }
     }
+}
+
+/// The name libpcap gives a link type (`pcap_datalink_val_to_name`, the LINKTYPE_ list of
+/// tcpdump.org without its prefix), for the types a capture is likely to hold.
+pub fn link_type_name(lt: i32) -> Option<&'static str> {
+    Some(match lt {
+        0 => "NULL",
+        1 => "EN10MB",
+        6 => "IEEE802",
+        8 => "SLIP",
+        9 => "PPP",
+        10 => "FDDI",
+        50 => "PPP_SERIAL",
+        51 => "PPP_ETHER",
+        100 => "ATM_RFC1483",
+        101 => "RAW",
+        104 => "C_HDLC",
+        105 => "IEEE802_11",
+        107 => "FRELAY",
+        108 => "LOOP",
+        113 => "LINUX_SLL",
+        114 => "LTALK",
+        117 => "PFLOG",
+        119 => "PRISM_HEADER",
+        122 => "IP_OVER_FC",
+        123 => "SUNATM",
+        127 => "IEEE802_11_RADIO",
+        129 => "ARCNET_LINUX",
+        138 => "APPLE_IP_OVER_IEEE1394",
+        139 => "MTP2_WITH_PHDR",
+        140 => "MTP2",
+        141 => "MTP3",
+        142 => "SCCP",
+        143 => "DOCSIS",
+        144 => "LINUX_IRDA",
+        147..=162 => "USER0..USER15",
+        163 => "IEEE802_11_RADIO_AVS",
+        166 => "PPP_PPPD",
+        169 => "GPRS_LLC",
+        177 => "LINUX_LAPD",
+        187 => "BLUETOOTH_HCI_H4",
+        189 => "USB_LINUX",
+        192 => "PPI",
+        195 => "IEEE802_15_4_WITHFCS",
+        197 => "ERF",
+        201 => "BLUETOOTH_HCI_H4_WITH_PHDR",
+        204 => "PPP_WITH_DIR",
+        215 => "IEEE802_15_4_NONASK_PHY",
+        220 => "USB_LINUX_MMAPPED",
+        226 => "IPNET",
+        227 => "CAN_SOCKETCAN",
+        228 => "IPV4",
+        229 => "IPV6",
+        230 => "IEEE802_15_4_NOFCS",
+        231 => "DBUS",
+        239 => "NFLOG",
+        240 => "NETANALYZER",
+        241 => "NETANALYZER_TRANSPARENT",
+        242 => "IPOIB",
+        243 => "MPEG_2_TS",
+        247 => "INFINIBAND",
+        248 => "SCTP",
+        249 => "USBPCAP",
+        251 => "BLUETOOTH_LE_LL",
+        252 => "WIRESHARK_UPPER_PDU",
+        253 => "NETLINK",
+        254 => "BLUETOOTH_LINUX_MONITOR",
+        255 => "BLUETOOTH_BREDR_BB",
+        256 => "BLUETOOTH_LE_LL_WITH_PHDR",
+        258 => "PKTAP",
+        259 => "EPON",
+        266 => "USB_DARWIN",
+        270 => "LORATAP",
+        271 => "VSOCK",
+        272 => "NORDIC_BLE",
+        274 => "ETHERNET_MPACKET",
+        276 => "LINUX_SLL2",
+        279 => "EBHSCR",
+        280 => "VPP_DISPATCH",
+        281 => "DSA_TAG_BRCM",
+        283 => "IEEE802_15_4_TAP",
+        290 => "ETW",
+        _ => return None,
+    })
 }
 
 pub(crate) fn ether_type_name(et: u16) -> String {
@@ -98,11 +184,23 @@ pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
 pub(crate) const GTP_U_PORT: u16 = 2152;
 
 pub fn decode(frame: &Frame) -> Decoded {
+    let mut seg = Segment::EMPTY;
+    decode_into(frame, &mut seg)?;
+    Ok(seg)
+}
+
+/// [`decode`] into the caller's segment, which the hot path reuses frame after frame.
+pub fn decode_into(frame: &Frame, seg: &mut Segment) -> Result<(), SkipReason> {
     let Some(link) = frame.link_type else {
         return Err(SkipReason::BadInterface);
     };
     let ip = link::link_payload(link, frame.data)?;
-    ip::decode_ip(frame, ip, true)
+    ip::decode_ip_into(frame, ip, seg)
+}
+
+/// The frame's IP packet (its link layer stripped), for comparing frames.
+pub fn ip_packet<'a>(frame: &Frame<'a>) -> Option<&'a [u8]> {
+    link::link_payload(frame.link_type?, frame.data).ok()
 }
 
 pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {
@@ -114,6 +212,7 @@ mod tests {
     use super::*;
     use crate::decode::segment::SackBlock;
     use crate::seq::SeqNumber;
+    use pcap_parser::Linktype;
 
     #[test]
     fn parse_options_never_panics_past_40_bytes() {

@@ -1,7 +1,7 @@
 //! The decoded TCP segment: a plain value, separate from any connection (smoltcp's `TcpRepr`).
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use crate::seq::SeqNumber;
 
@@ -84,6 +84,19 @@ pub struct TcpOptions {
 }
 
 impl TcpOptions {
+    pub const NONE: TcpOptions = TcpOptions {
+        mss: None,
+        window_scale: None,
+        sack_permitted: false,
+        timestamps: None,
+        sack: [SackBlock {
+            left: SeqNumber(0),
+            right: SeqNumber(0),
+        }; 4],
+        sack_count: 0,
+        incomplete: false,
+    };
+
     pub fn sack_blocks(&self) -> &[SackBlock] {
         &self.sack[..usize::from(self.sack_count)]
     }
@@ -104,6 +117,18 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// A segment to decode into (see `decode::decode_into`).
+    pub const EMPTY: Segment = Segment {
+        src: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        dst: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        seq: SeqNumber(0),
+        ack: SeqNumber(0),
+        flags: TcpFlags(0),
+        window: 0,
+        payload_len: 0,
+        options: TcpOptions::NONE,
+    };
+
     /// Sequence space the segment occupies: SYN and FIN count one each (RFC 9293 §3.4).
     pub fn seg_len(&self) -> u32 {
         self.payload_len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())

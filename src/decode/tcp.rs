@@ -12,6 +12,19 @@ pub(super) fn decode_tcp(
     src_ip: std::net::IpAddr,
     dst_ip: std::net::IpAddr,
 ) -> Decoded {
+    let mut seg = Segment::EMPTY;
+    decode_tcp_into(t, declared, src_ip, dst_ip, &mut seg)?;
+    Ok(seg)
+}
+
+/// [`decode_tcp`] into the caller's segment: the hot path moves no segment around.
+pub(super) fn decode_tcp_into(
+    t: &[u8],
+    declared: usize,
+    src_ip: std::net::IpAddr,
+    dst_ip: std::net::IpAddr,
+    seg: &mut Segment,
+) -> Result<(), SkipReason> {
     if t.len() < 20 {
         return Err(if declared >= 20 {
             SkipReason::Truncated
@@ -29,20 +42,18 @@ pub(super) fn decode_tcp(
         ));
     }
     let captured_options = &t[20..header_len.min(t.len())];
-    let mut options = parse_options(captured_options);
+    seg.options = parse_options(captured_options);
     if header_len > t.len() {
-        options.incomplete = true;
+        seg.options.incomplete = true;
     }
-    Ok(Segment {
-        src: SocketAddr::new(src_ip, u16::from_be_bytes([t[0], t[1]])),
-        dst: SocketAddr::new(dst_ip, u16::from_be_bytes([t[2], t[3]])),
-        seq: SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
-        ack: SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
-        flags: TcpFlags(t[13]),
-        window: u16::from_be_bytes([t[14], t[15]]),
-        payload_len: (declared - header_len) as u32,
-        options,
-    })
+    seg.src = SocketAddr::new(src_ip, u16::from_be_bytes([t[0], t[1]]));
+    seg.dst = SocketAddr::new(dst_ip, u16::from_be_bytes([t[2], t[3]]));
+    seg.seq = SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]]));
+    seg.ack = SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]]));
+    seg.flags = TcpFlags(t[13]);
+    seg.window = u16::from_be_bytes([t[14], t[15]]);
+    seg.payload_len = (declared - header_len) as u32;
+    Ok(())
 }
 
 /// Parse the options this tool uses; stop quietly at the first malformed or cut option.

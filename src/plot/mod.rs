@@ -13,28 +13,8 @@ pub mod throughput;
 pub mod time_wait;
 pub mod tsg;
 
-/// Which end of the connection.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Role {
-    Client,
-    Server,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Client => "client",
-            Role::Server => "server",
-        }
-    }
-
-    pub fn other(self) -> Role {
-        match self {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        }
-    }
-}
+/// Which end of the connection: the summary's own type.
+pub use crate::conn::summary::Role;
 
 /// A segment class the time-sequence graph marks, one per SVG `class` value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

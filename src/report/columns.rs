@@ -341,6 +341,13 @@ pub static FIELDS: &[Field] = &[
             })
         },
     },
+    Field {
+        name: "anomaly_kinds",
+        aliases: &[],
+        kind: Kind::Text,
+        help: "the kinds of anomaly with their counts, e.g. `3 fast, 1 rto, 12 dupack`",
+        get: |r, _| Value::Owned(crate::report::findings::anomaly_text(r.c)),
+    },
 ];
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! CSV: one row per connection (RFC 4180 quoting), its columns taken from the registry.
 
-use std::fmt::Write as _;
-
+use crate::audit::Audit;
 use crate::conn::Connection;
 use crate::report::columns::{self, Field, Plain, Row, Scope};
 
@@ -48,6 +47,15 @@ pub fn header() -> String {
     names.join(",")
 }
 
+/// One cell, quoted as RFC 4180 asks when it holds a comma, a quote or a line break.
+pub fn cell(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 pub fn row(c: &Connection, digits: u8) -> String {
     let r = Row::new(c);
     let mut s = String::new();
@@ -55,14 +63,55 @@ pub fn row(c: &Connection, digits: u8) -> String {
         if i > 0 {
             s.push(',');
         }
-        let cell = Plain(&f.value(&r, scope), digits).to_string();
-        if cell.contains([',', '"', '\n']) {
-            let _ = write!(s, "\"{}\"", cell.replace('"', "\"\""));
-        } else {
-            s.push_str(&cell);
-        }
+        s.push_str(&cell(&Plain(&f.value(&r, scope), digits).to_string()));
     }
     s
+}
+
+/// `time-wait --format csv`: one row per host (`scope` host, `address` its IP) and one per
+/// endpoint (`scope` endpoint, `address` ip:port), hosts first, each in the report's order.
+pub fn write_time_wait(out: &mut dyn std::io::Write, a: &Audit) -> std::io::Result<()> {
+    let digits = a.capture.ts_digits;
+    writeln!(
+        out,
+        "scope,address,role,connections,closed_actively,closed_passively,entered,peak,peak_ts,held_at_end,reused,rate_per_s"
+    )?;
+    let t = |ts: Option<crate::time::Timestamp>| {
+        ts.map_or(String::new(), |t| t.display(digits).to_string())
+    };
+    for h in &a.time_wait.by_host {
+        writeln!(
+            out,
+            "host,{},{},{},{},,{},{},{},{},,{:.3}",
+            h.host,
+            h.role,
+            h.connections,
+            h.closed_actively,
+            h.entered,
+            h.peak,
+            t(h.peak_ts),
+            h.held_at_end,
+            h.rate_per_s
+        )?;
+    }
+    for e in &a.time_wait.by_endpoint {
+        let mut addr = String::new();
+        addr.push_str(&cell(&e.endpoint.to_string()));
+        writeln!(
+            out,
+            "endpoint,{addr},{},{},{},{},{},{},{},{},{},",
+            e.role,
+            e.connections,
+            e.closed_actively,
+            e.closed_passively,
+            e.entered,
+            e.peak,
+            t(e.peak_ts),
+            e.held_at_end,
+            e.reused
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

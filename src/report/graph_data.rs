@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator, RttSampler};
 use crate::analysis::{RetransKind, SegClass};
 use crate::audit::Audit;
-use crate::capture::{CaptureError, Input, read_capture};
+use crate::capture::{CaptureError, Input, read_captures};
 use crate::conn::fsm::State;
 use crate::conn::{Connection, Side, other};
 use crate::decode::decode;
@@ -209,7 +209,7 @@ pub fn most_anomalous(conns: &[&Connection], n: usize) -> Vec<u32> {
 /// little more than reading and decoding; incarnations are matched by their first frame, and
 /// take the id and roles the first pass gave them.
 pub fn record_timelines(
-    input: &Input,
+    inputs: &[Input],
     time_wait_s: f64,
     a: &Audit,
     ids: &[u32],
@@ -254,7 +254,7 @@ pub fn record_timelines(
         }
     };
     if !keys.is_empty() {
-        read_capture(input, &mut |frame| {
+        read_captures(inputs, &mut |frame| {
             if let Ok(seg) = decode(frame)
                 && wanted_segment(seg.src, seg.dst)
             {

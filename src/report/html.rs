@@ -13,7 +13,7 @@ use crate::conn::Connection;
 use crate::plot::svg::esc;
 use crate::plot::{ConnGraph, MarkKind, PlotKind, ladder, rtt, throughput, time_wait, tsg};
 use crate::report::graph_data::{conn_graph, most_anomalous, record_timelines, time_wait_data};
-use crate::report::table;
+use crate::report::{findings, table};
 
 /// Connections drawn when none was chosen with `--conn`.
 pub const DRAWN_BY_DEFAULT: usize = 10;
@@ -78,16 +78,16 @@ pub fn spool_stdin() -> io::Result<Spool> {
 }
 
 /// The HTML report: findings, TIME_WAIT over time and the pictures of the chosen connections
-/// (`ids`, else the most anomalous, whose timelines a second pass over `input` records).
+/// (`ids`, else the most anomalous, whose timelines a second pass over `inputs` records).
 pub struct Html<'a> {
-    pub input: &'a Input,
+    pub inputs: &'a [Input],
     pub time_wait_s: f64,
     pub ids: &'a [u32],
 }
 
 impl crate::report::Report for Html<'_> {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        let graphs = graphs(self.input, self.time_wait_s, a, selected, self.ids)?;
+        let graphs = graphs(self.inputs, self.time_wait_s, a, selected, self.ids)?;
         write_document(out, a, selected, &graphs, !self.ids.is_empty())
     }
 }
@@ -96,7 +96,7 @@ impl crate::report::Report for Html<'_> {
 /// while reading), else the [`DRAWN_BY_DEFAULT`] with the most anomalies among `selected`,
 /// whose timelines a second pass records.
 pub fn graphs(
-    input: &Input,
+    inputs: &[Input],
     time_wait_s: f64,
     a: &Audit,
     selected: &[&Connection],
@@ -110,13 +110,16 @@ pub fn graphs(
             .collect());
     }
     let ids = most_anomalous(selected, DRAWN_BY_DEFAULT);
-    let recorded = record_timelines(input, time_wait_s, a, &ids)
+    let recorded = record_timelines(inputs, time_wait_s, a, &ids)
         .map_err(|e| io::Error::other(e.to_string()))?;
     Ok(recorded
         .iter()
         .filter_map(|c| conn_graph(c, digits))
         .collect())
 }
+
+/// The width the page's text sections are laid out for.
+const HTML_TEXT_WIDTH: usize = 200;
 
 pub fn write_document(
     out: &mut dyn Write,
@@ -131,10 +134,33 @@ pub fn write_document(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>tcpflow-audit: {name}</title><style>{CSS}</style></head>\n<body>\n<h1>tcpflow-audit: {name}</h1>\n"
     )?;
     writeln!(out, "<section id=\"findings\"><h2>Findings</h2>")?;
-    writeln!(out, "<pre>{}</pre>", esc(&table::summary(a)))?;
+    // The text report's order, answer first; a page scrolls, so its tables are laid out wide
+    // and list every selected connection.
+    let layout = table::Layout {
+        width: HTML_TEXT_WIDTH,
+        all: true,
+    };
+    writeln!(out, "<pre>{}</pre>", esc(&table::summary(a, layout.width)))?;
+    let findings = findings::Findings::of(a.connections.iter().map(|c| &**c));
+    writeln!(
+        out,
+        "<pre>{}</pre>",
+        esc(&findings::render(&findings, layout.width))
+    )?;
+    let patterns = table::patterns(a, layout.width);
+    if !patterns.is_empty() {
+        writeln!(out, "<pre>{}</pre>", esc(&patterns))?;
+    }
+    if a.time_wait.by_endpoint.iter().any(|e| e.entered > 0) {
+        writeln!(
+            out,
+            "<pre>{}</pre>",
+            esc(&table::time_wait(a, 10, layout.width))
+        )?;
+    }
     if !selected.is_empty() {
         let mut t = Vec::new();
-        table::write_connections_table(&mut t, a, selected)?;
+        table::write_connections_table(&mut t, a, selected, layout)?;
         writeln!(
             out,
             "<details{}><summary>{} connection(s)</summary><pre>{}</pre></details>",
@@ -146,13 +172,6 @@ pub fn write_document(
             selected.len(),
             esc(&String::from_utf8_lossy(&t))
         )?;
-    }
-    let patterns = table::patterns(a);
-    if !patterns.is_empty() {
-        writeln!(out, "<pre>{}</pre>", esc(&patterns))?;
-    }
-    if a.time_wait.by_endpoint.iter().any(|e| e.entered > 0) {
-        writeln!(out, "<pre>{}</pre>", esc(&table::time_wait(a, 10)))?;
     }
     writeln!(out, "</section>")?;
     writeln!(

@@ -10,12 +10,13 @@ use serde_json::{Map, Number, Value, json};
 
 use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator};
 use crate::audit::Audit;
+use crate::conn::story::Detail;
 use crate::conn::summary::{Party, Role};
 use crate::conn::{Connection, Side};
 use crate::decode::segment::TcpOptions;
 use crate::report::endpoint;
 use crate::time::Timestamp;
-use crate::time_wait::EndpointTimeWait;
+use crate::time_wait::{EndpointTimeWait, HostTimeWait};
 
 pub const SCHEMA: &str = "tcpflow-audit/1";
 
@@ -39,18 +40,16 @@ fn opt_num3(v: Option<f64>) -> Value {
 }
 
 /// The whole document as a value (for tests and callers that want to inspect it).
-pub fn document(a: &Audit, connections: &[&Connection]) -> Value {
+pub fn document<'a>(a: &'a Audit, connections: &'a [&'a Connection]) -> Value {
     serde_json::to_value(Document::new(a, connections)).unwrap_or(Value::Null)
 }
 
 /// Write the document without holding it in memory: each connection is turned into JSON and
 /// written in turn, so memory stays with the connections, not with the size of the output.
-/// Pretty-printed for a person; otherwise compact, one connection per line inside the
-/// `connections` array (a few times smaller and faster, and still greppable).
-pub fn write_document<W: std::io::Write>(
+pub fn write_document<'a, W: std::io::Write>(
     mut out: W,
-    a: &Audit,
-    connections: &[&Connection],
+    a: &'a Audit,
+    connections: &'a [&'a Connection],
     pretty: bool,
 ) -> serde_json::Result<()> {
     let doc = Document::new(a, connections);
@@ -67,7 +66,10 @@ pub fn write_document<W: std::io::Write>(
     for (i, c) in connections.iter().enumerate() {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })
             .map_err(io)?;
-        serde_json::to_writer(&mut out, &ConnectionJson::new(c, digits))?;
+        serde_json::to_writer(
+            &mut out,
+            &ConnectionJson::new(c, digits).with_label(a.label.as_deref()),
+        )?;
     }
     if !connections.is_empty() {
         out.write_all(b"\n").map_err(io)?;
@@ -92,20 +94,21 @@ struct Document<'a> {
 struct Connections<'a> {
     conns: &'a [&'a Connection],
     digits: u8,
+    label: Option<&'a str>,
 }
 
 impl Serialize for Connections<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.conns.len()))?;
         for c in self.conns {
-            seq.serialize_element(&ConnectionJson::new(c, self.digits))?;
+            seq.serialize_element(&ConnectionJson::new(c, self.digits).with_label(self.label))?;
         }
         seq.end()
     }
 }
 
 impl<'a> Document<'a> {
-    fn new(a: &Audit, connections: &'a [&'a Connection]) -> Document<'a> {
+    fn new(a: &'a Audit, connections: &'a [&'a Connection]) -> Document<'a> {
         let digits = a.capture.ts_digits;
         let skipped: Map<String, Value> = a
             .skipped_by_key()
@@ -132,9 +135,20 @@ impl<'a> Document<'a> {
                 "skipped_detail": skipped_detail,
                 "first_ts": a.first_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
+                "duplicate_frames": a.capture.duplicate_frames,
                 "warnings": a.capture.warnings,
+                "files": a.capture.files.iter().map(|f| json!({
+                    "file": f.file,
+                    "format": f.format,
+                    "gzip": f.gzip,
+                    "big_endian": f.big_endian,
+                    "sections": f.sections,
+                    "interfaces": f.interfaces,
+                    "frames": f.frames,
+                    "warnings": f.warnings,
+                })).collect::<Vec<_>>(),
             }),
-            connections: Connections { conns: connections, digits },
+            connections: Connections { conns: connections, digits, label: a.label.as_deref() },
             time_wait: time_wait(a, digits),
             patterns: a
                 .patterns
@@ -253,6 +267,9 @@ struct RttJson {
     max_ms: Option<N3>,
     #[serde(skip_serializing_if = "Option::is_none")]
     direction: Option<&'static str>,
+    /// Only on the connection's main estimate: which samples it comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<Option<&'static str>>,
 }
 
 fn rtt_json(e: RttEstimator, direction: Option<&'static str>) -> RttJson {
@@ -272,6 +289,7 @@ fn rtt_json(e: RttEstimator, direction: Option<&'static str>) -> RttJson {
         linux_rto_ms: sampled.then(|| e.rto_ms(LINUX_RTO_FLOOR_MS).map(N3)),
         max_ms: val(e.max_ms),
         direction,
+        basis: None,
     }
 }
 
@@ -297,13 +315,16 @@ struct EventJson<'a> {
     ts: Ts,
     from: Option<&'static str>,
     kind: &'static str,
-    detail: &'a str,
+    detail: Detail<'a>,
 }
 
 /// One connection object (SPEC.md §8), borrowed from the connection: serialized straight to the
 /// output, with no JSON tree built in between.
 #[derive(Serialize)]
 pub struct ConnectionJson<'a> {
+    /// `--label`: who recorded it (a host name), so records of many hosts can be joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a str>,
     id: u32,
     client_address: Addr,
     server_address: Addr,
@@ -338,7 +359,7 @@ impl<'a> ConnectionJson<'a> {
             sack: a.sack_permitted && b.sack_permitted,
             timestamps: a.timestamps.is_some() && b.timestamps.is_some(),
         });
-        let (main_side, main) = c.main_rtt();
+        let (main_side, main, basis) = c.main_rtt();
         let rtt_dir = |side: Side| rtt_json(c.dirs[side].rtt.estimator, None);
         let (syn_synack, synack_ack) = (
             c.handshake.syn_to_synack_ms(),
@@ -346,6 +367,7 @@ impl<'a> ConnectionJson<'a> {
         );
         let summary = c.summary();
         ConnectionJson {
+            label: None,
             id: c.id,
             client_address: Addr(c.addrs[cl]),
             server_address: Addr(c.addrs[sv]),
@@ -379,7 +401,10 @@ impl<'a> ConnectionJson<'a> {
             },
             client: endpoint_json(c, cl, digits),
             server: endpoint_json(c, sv, digits),
-            rtt: rtt_json(main, Some(c.role_name(main_side))),
+            rtt: RttJson {
+                basis: Some(basis.key()),
+                ..rtt_json(main, Some(c.role_name(main_side)))
+            },
             rtt_by_direction: RttByDirection {
                 client: rtt_dir(cl),
                 server: rtt_dir(sv),
@@ -393,18 +418,26 @@ impl<'a> ConnectionJson<'a> {
                 outcome: r.outcome,
             }),
             events: c
-                .events
-                .iter()
+                .story()
+                .into_iter()
                 .map(|e| EventJson {
                     frame: e.frame,
                     ts: Ts(e.ts, digits),
                     from: e.side.map(|s| c.role_name(s)),
                     kind: e.kind.name(),
-                    detail: &e.detail,
+                    detail: e.detail,
                 })
                 .collect(),
             events_dropped: c.events.dropped(),
         }
+    }
+}
+
+impl<'a> ConnectionJson<'a> {
+    /// The object stamped with `--label`.
+    pub fn with_label(mut self, label: Option<&'a str>) -> ConnectionJson<'a> {
+        self.label = label;
+        self
     }
 }
 
@@ -436,14 +469,51 @@ fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
     }
 }
 
-fn time_wait(a: &Audit, digits: u8) -> Value {
+/// The document's `time_wait` object (also `time-wait --format json`).
+pub fn time_wait(a: &Audit, digits: u8) -> Value {
     json!({
         "duration_s": a.time_wait.duration_s,
-        "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| tw_endpoint(e, digits)).collect::<Vec<_>>(),
+        "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| time_wait_endpoint(e, digits, a.label.as_deref())).collect::<Vec<_>>(),
+        "by_host": a.time_wait.by_host.iter().map(|h| time_wait_host(h, digits, a.label.as_deref())).collect::<Vec<_>>(),
     })
 }
 
-fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
+/// One host's TIME_WAIT record, stamped with `--label` when given.
+pub fn time_wait_host(h: &HostTimeWait, digits: u8, label: Option<&str>) -> Value {
+    let mut v = tw_host_fields(h, digits);
+    if let (Some(label), Value::Object(map)) = (label, &mut v) {
+        map.shift_insert(0, "label".into(), Value::String(label.into()));
+    }
+    v
+}
+
+fn tw_host_fields(h: &HostTimeWait, digits: u8) -> Value {
+    json!({
+        "host": h.host.to_string(),
+        "role": h.role,
+        "ports": h.ports,
+        "connections": h.connections,
+        "closed_actively": h.closed_actively,
+        "entered": h.entered,
+        "peak": h.peak,
+        "peak_ts": h.peak_ts.map_or(Value::Null, |t| ts(t, digits)),
+        "held_at_end": h.held_at_end,
+        "rate_per_s": num3(h.rate_per_s),
+        "busiest_peer": h.busiest_peer.map_or(Value::Null, |(p, n)| json!({"address": endpoint(p), "entered": n})),
+        "diagnosis": h.diagnosis,
+    })
+}
+
+/// One `time_wait.by_endpoint` record, stamped with `label` when given.
+pub fn time_wait_endpoint(e: &EndpointTimeWait, digits: u8, label: Option<&str>) -> Value {
+    let mut v = tw_endpoint_fields(e, digits);
+    if let (Some(label), Value::Object(map)) = (label, &mut v) {
+        map.shift_insert(0, "label".into(), Value::String(label.into()));
+    }
+    v
+}
+
+fn tw_endpoint_fields(e: &EndpointTimeWait, digits: u8) -> Value {
     json!({
         "endpoint": endpoint(e.endpoint),
         "role": e.role,
@@ -463,11 +533,17 @@ fn tw_endpoint(e: &EndpointTimeWait, digits: u8) -> Value {
     })
 }
 
-/// One connection as a JSON line, flushed at once so a reader downstream sees it now.
-pub fn write_line(out: &mut dyn std::io::Write, c: &Connection, digits: u8) -> std::io::Result<()> {
+/// One connection as a JSON line (stamped with `label` when given), flushed at once so a
+/// reader downstream sees it now.
+pub fn write_line(
+    out: &mut dyn std::io::Write,
+    c: &Connection,
+    digits: u8,
+    label: Option<&str>,
+) -> std::io::Result<()> {
     LINE.with_borrow_mut(|buf| {
         buf.clear();
-        serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits))?;
+        serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits).with_label(label))?;
         buf.push(b'\n');
         out.write_all(buf)?;
         out.flush()

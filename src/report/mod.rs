@@ -2,14 +2,18 @@
 //! trait, [`Report`], so the binary chooses one with [`writer`] and each is testable as bytes.
 //!
 //! [`columns`] is the registry of connection fields that the table, CSV, rules and rankings
-//! share; [`table`] is the human report, [`timeline`] the per-connection ladder, [`json`] the
+//! share; [`table`] is the human report (with [`findings`], the capture-wide totals, and
+//! [`fit`], tables that fit a width), [`timeline`] the per-connection ladder, [`json`] the
 //! JSON document and JSON Lines, [`csv`] one row per connection.
 
 pub mod columns;
 pub mod csv;
+pub mod findings;
+pub mod fit;
 pub mod graph_data;
 pub mod html;
 pub mod json;
+pub mod parquet;
 pub mod table;
 pub mod timeline;
 
@@ -18,6 +22,7 @@ use std::net::SocketAddr;
 
 use crate::audit::Audit;
 use crate::conn::Connection;
+pub use table::Layout;
 
 /// `ip:port`, IPv6 as `[addr]:port` (SPEC.md §8).
 pub fn endpoint(a: SocketAddr) -> String {
@@ -38,9 +43,16 @@ pub enum Kind {
     /// every selected connection.
     Table {
         timelines: bool,
+        layout: Layout,
     },
     /// Capture summary and the TIME_WAIT report only.
-    TimeWait,
+    TimeWait {
+        width: usize,
+    },
+    /// The JSON document's `time_wait` object.
+    TimeWaitJson,
+    /// One row per host, then per endpoint, of the TIME_WAIT report.
+    TimeWaitCsv,
     /// The JSON document: pretty for a person, else compact with one connection per line.
     Json {
         pretty: bool,
@@ -51,8 +63,10 @@ pub enum Kind {
 
 pub fn writer(kind: Kind) -> Box<dyn Report> {
     match kind {
-        Kind::Table { timelines } => Box::new(Table { timelines }),
-        Kind::TimeWait => Box::new(TimeWait),
+        Kind::Table { timelines, layout } => Box::new(Table { timelines, layout }),
+        Kind::TimeWait { width } => Box::new(TimeWait { width }),
+        Kind::TimeWaitJson => Box::new(TimeWaitJson),
+        Kind::TimeWaitCsv => Box::new(TimeWaitCsv),
         Kind::Json { pretty } => Box::new(Json { pretty }),
         Kind::Jsonl => Box::new(Jsonl),
         Kind::Csv => Box::new(Csv),
@@ -61,24 +75,28 @@ pub fn writer(kind: Kind) -> Box<dyn Report> {
 
 pub struct Table {
     pub timelines: bool,
+    pub layout: Layout,
 }
 
 impl Report for Table {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        write!(out, "{}", table::summary(a))?;
+        let width = self.layout.width.max(table::MIN_WIDTH);
+        write!(out, "{}", table::summary(a, width))?;
         writeln!(out)?;
-        if !selected.is_empty() {
-            table::write_connections_table(out, a, selected)?;
-            writeln!(out)?;
-        }
-        let patterns = table::patterns(a);
+        let all = findings::Findings::of(a.connections.iter().map(|c| &**c));
+        write!(out, "{}", findings::render(&all, width))?;
+        let patterns = table::patterns(a, width);
         if !patterns.is_empty() {
             writeln!(out)?;
             write!(out, "{patterns}")?;
         }
         if a.time_wait.by_endpoint.iter().any(|e| e.entered > 0) {
             writeln!(out)?;
-            write!(out, "{}", table::time_wait(a, 10))?;
+            write!(out, "{}", table::time_wait(a, 5, width))?;
+        }
+        if !selected.is_empty() {
+            writeln!(out)?;
+            table::write_connections_table(out, a, selected, self.layout)?;
         }
         if self.timelines {
             for c in selected {
@@ -90,13 +108,36 @@ impl Report for Table {
     }
 }
 
-pub struct TimeWait;
+pub struct TimeWait {
+    pub width: usize,
+}
 
 impl Report for TimeWait {
     fn write(&self, out: &mut dyn Write, a: &Audit, _: &[&Connection]) -> io::Result<()> {
-        write!(out, "{}", table::summary(a))?;
+        write!(
+            out,
+            "{}",
+            table::summary(a, self.width.max(table::MIN_WIDTH))
+        )?;
         writeln!(out)?;
-        write!(out, "{}", table::time_wait(a, 20))
+        write!(out, "{}", table::time_wait(a, 20, self.width))
+    }
+}
+
+pub struct TimeWaitJson;
+
+impl Report for TimeWaitJson {
+    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[&Connection]) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, &json::time_wait(a, a.capture.ts_digits))?;
+        writeln!(out)
+    }
+}
+
+pub struct TimeWaitCsv;
+
+impl Report for TimeWaitCsv {
+    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[&Connection]) -> io::Result<()> {
+        csv::write_time_wait(out, a)
     }
 }
 
@@ -116,7 +157,7 @@ pub struct Jsonl;
 impl Report for Jsonl {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
         for c in selected {
-            json::write_line(out, c, a.capture.ts_digits)?;
+            json::write_line(out, c, a.capture.ts_digits, a.label.as_deref())?;
         }
         Ok(())
     }
@@ -126,9 +167,15 @@ pub struct Csv;
 
 impl Report for Csv {
     fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        writeln!(out, "{}", csv::header())?;
+        // `--label` comes first, as its own column.
+        let label = a.label.as_deref().map(|l| format!("{},", csv::cell(l)));
+        let (head, stamp) = match &label {
+            Some(l) => ("label,", l.as_str()),
+            None => ("", ""),
+        };
+        writeln!(out, "{head}{}", csv::header())?;
         for c in selected {
-            writeln!(out, "{}", csv::row(c, a.capture.ts_digits))?;
+            writeln!(out, "{stamp}{}", csv::row(c, a.capture.ts_digits))?;
         }
         Ok(())
     }

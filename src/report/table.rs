@@ -1,19 +1,48 @@
-//! The default human report: capture summary, one row per connection, patterns and the TIME_WAIT
-//! section when TIME_WAIT matters.
+//! The default human report, answer first: the capture, the findings (totals and the worst
+//! connections of each anomaly kind), the patterns, the TIME_WAIT diagnosis, then the
+//! connections, one line each, no line wider than the terminal.
 
 use std::fmt::Write as _;
 use std::io;
-
-use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 use crate::audit::Audit;
 use crate::conn::Connection;
 use crate::report::columns::{self, Plain, Row, Scope, Value};
 use crate::report::endpoint;
+use crate::report::findings;
+use crate::report::fit::{self, Column, cut_end};
 use crate::time::Timestamp;
-use crate::time_wait::EndpointTimeWait;
+use crate::time_wait::{EndpointTimeWait, HostTimeWait};
 
-pub fn summary(a: &Audit) -> String {
+/// The width used when neither `COLUMNS` nor the terminal tells one.
+pub const DEFAULT_WIDTH: usize = 120;
+/// Rows the connections table shows without `--all`.
+pub const TABLE_CAP: usize = 40;
+/// Narrower than this, nothing useful fits; the report is laid out for this much.
+pub const MIN_WIDTH: usize = 40;
+
+/// How the human report is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// No line is wider than this many characters.
+    pub width: usize,
+    /// Every selected connection, in id order, instead of the [`TABLE_CAP`] with the most
+    /// anomalies.
+    pub all: bool,
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout {
+            width: DEFAULT_WIDTH,
+            all: false,
+        }
+    }
+}
+
+/// The capture: file, format, first and last frame (UTC), duration, frames accounted for,
+/// warnings.
+pub fn summary(a: &Audit, width: usize) -> String {
     let mut s = String::new();
     let c = &a.capture;
     let gz = if c.gzip { ", gzip" } else { "" };
@@ -22,166 +51,264 @@ pub fn summary(a: &Audit) -> String {
     } else {
         "little-endian"
     };
-    let _ = writeln!(
-        s,
-        "Capture: {} ({} {order}{gz}, {} section(s), {} interface(s))",
-        c.file,
+    // The file name whole, on its own line; the format beside it only if it fits.
+    let format = format!(
+        "{} {order}{gz}, {} section(s), {} interface(s)",
         c.format,
         c.sections.max(1),
         c.interfaces
     );
-    let span = match (a.first_ts, a.last_ts) {
-        (Some(f), Some(l)) => format!(
-            "{} .. {} ({:.3} s)",
-            f.display(c.ts_digits),
-            l.display(c.ts_digits),
-            l.secs_since(f)
-        ),
-        _ => "no frames".into(),
-    };
-    let _ = writeln!(s, "Time:    {span}");
+    let line = format!("Capture   {} ({format})", c.file);
+    if line.chars().count() <= width {
+        let _ = writeln!(s, "{line}");
+    } else {
+        // A long path is broken over lines, never cut.
+        let chars: Vec<char> = c.file.chars().collect();
+        for (i, part) in chars.chunks(width.saturating_sub(10).max(1)).enumerate() {
+            let head = if i == 0 { "Capture   " } else { "          " };
+            let _ = writeln!(s, "{head}{}", part.iter().collect::<String>());
+        }
+        let _ = writeln!(s, "Format    {format}");
+    }
+    match (a.first_ts, a.last_ts) {
+        (Some(f), Some(l)) => {
+            let _ = writeln!(s, "First     {}", f.utc(c.ts_digits));
+            let _ = writeln!(
+                s,
+                "Last      {} ({:.3} s later)",
+                l.utc(c.ts_digits),
+                l.secs_since(f)
+            );
+        }
+        _ => {
+            let _ = writeln!(s, "Time      no frames");
+        }
+    }
     let _ = writeln!(
         s,
-        "Frames:  {} = {} TCP segments + {} skipped; {} connections",
+        "Frames    {} = {} TCP segments + {} skipped; {} connections",
         c.frames,
         a.tcp_segments,
         a.skipped_total(),
         a.connection_count
     );
     for (reason, n) in &a.skipped {
-        let _ = writeln!(s, "         skipped {n:>6} {} ({reason})", reason.key());
+        let line = format!("          skipped {n:>6} {} ({reason})", reason.key());
+        findings::push_cut(&mut s, &line, width);
     }
     for w in &c.warnings {
-        let _ = writeln!(s, "warning: {w}");
+        wrap(&mut s, "warning: ", 2, w, width);
     }
     s
 }
 
-/// The connections table's columns: a heading and the registry field it shows; a per-side
-/// count shows the client's and the server's as `c/s`.
-const COLUMNS: [(&str, Cell); 14] = [
-    ("id", Cell::One("id")),
-    ("client", Cell::One("client")),
-    ("server", Cell::One("server")),
-    ("start s", Cell::One("start_ts")),
-    ("dur s", Cell::One("duration_s")),
-    ("pkts c/s", Cell::Pair("packets")),
-    ("bytes c/s", Cell::Pair("bytes")),
-    ("handshake", Cell::One("handshake")),
-    ("close", Cell::One("close")),
-    ("TIME_WAIT", Cell::One("time_wait")),
-    ("outcome", Cell::One("outcome")),
-    ("retrans c/s", Cell::Pair("retransmissions")),
-    ("dupack c/s", Cell::Pair("dup_acks")),
-    ("anomalies", Cell::One("anomalies")),
+/// The connections table's columns: a heading, the registry field it shows (a per-side count
+/// shows the client's and the server's as `c/s`), and what may be done to save width.
+#[derive(Clone, Copy)]
+struct Col {
+    head: &'static str,
+    field: &'static str,
+    pair: bool,
+    /// The rank at which a `c/s` pair becomes the sum (heading without ` c/s`).
+    narrow: Option<u8>,
+    drop: Option<u8>,
+    right: bool,
+}
+
+const fn col(head: &'static str, field: &'static str) -> Col {
+    Col {
+        head,
+        field,
+        pair: false,
+        narrow: None,
+        drop: None,
+        right: false,
+    }
+}
+
+const fn pair(head: &'static str, field: &'static str, drop: u8) -> Col {
+    Col {
+        head,
+        field,
+        pair: true,
+        narrow: Some(1),
+        drop: Some(drop),
+        right: true,
+    }
+}
+
+const fn dropped(mut c: Col, rank: u8) -> Col {
+    c.drop = Some(rank);
+    c
+}
+
+const fn right(mut c: Col) -> Col {
+    c.right = true;
+    c
+}
+
+/// The columns, and the order in which they give way when the terminal is narrow: (1) per-side
+/// pairs become sums, then go (2) start, (3) bytes, (4) close, (5) TIME_WAIT, (6) retrans and
+/// dupack (the anomalies column names them), (7) handshake, (8) pkts, (9) dur; then the
+/// anomalies text is cut with `…`, and last the addresses are shortened in the middle (their
+/// port kept), which the table's heading then says. id, client, server, outcome and
+/// anomalies always stay.
+const COLUMNS: [Col; 14] = [
+    right(col("id", "id")),
+    col("client", "client"),
+    col("server", "server"),
+    dropped(right(col("start s", "start_ts")), 2),
+    dropped(right(col("dur s", "duration_s")), 9),
+    pair("pkts c/s", "packets", 8),
+    pair("bytes c/s", "bytes", 3),
+    dropped(col("handshake", "handshake"), 7),
+    dropped(col("close", "close"), 4),
+    dropped(col("TIME_WAIT", "time_wait"), 5),
+    col("outcome", "outcome"),
+    pair("retrans c/s", "retransmissions", 6),
+    pair("dupack c/s", "dup_acks", 6),
+    col("anomalies", "anomaly_kinds"),
 ];
 
-const HEADER: [&str; 14] = {
-    let mut h = [""; 14];
-    let mut i = 0;
-    while i < 14 {
-        h[i] = COLUMNS[i].0;
-        i += 1;
-    }
-    h
-};
-
-#[derive(Clone, Copy)]
-enum Cell {
-    One(&'static str),
-    Pair(&'static str),
-}
-
-/// Rows drawn at a time. comfy-table holds every cell of a table until it is drawn (about 6 KB
-/// a row), so a large table is drawn in chunks that share the column widths of the whole.
-pub const CHUNK_ROWS: usize = 1024;
-
-fn row(origin: Timestamp, c: &Connection) -> [String; 14] {
-    let r = Row::new(c);
-    let show = |name: &str, scope: Scope| -> String {
-        let Some(f) = columns::field(name) else {
-            return String::new();
-        };
-        match f.value(&r, scope) {
-            // Times relative to the capture's first frame; nothing to show is a dash.
-            Value::Time(t) => format!("{:.3}", t.secs_since(origin)),
-            Value::Missing => "-".into(),
-            v => Plain(&v, 0).to_string(),
-        }
+fn cell(r: &Row, origin: Timestamp, name: &str, scope: Scope) -> String {
+    let Some(f) = columns::field(name) else {
+        return String::new();
     };
-    COLUMNS.map(|(_, cell)| match cell {
-        Cell::One(name) => show(name, Scope::Both),
-        Cell::Pair(name) => format!(
-            "{}/{}",
-            show(name, Scope::Client),
-            show(name, Scope::Server)
-        ),
-    })
+    match f.value(r, scope) {
+        // Times relative to the capture's first frame; nothing to show is a dash.
+        Value::Time(t) => format!("{:.3}", t.secs_since(origin)),
+        Value::Missing => "-".into(),
+        v => Plain(&v, 0).to_string(),
+    }
 }
 
-/// The connections table (no final newline), drawn [`CHUNK_ROWS`] rows at a time.
+/// The connections to show and how the heading describes them: every one in id order with
+/// `all` or when there are at most [`TABLE_CAP`], else the [`TABLE_CAP`] with the most
+/// anomalies, ties by id.
+pub fn shown<'a>(conns: &[&'a Connection], all: bool) -> Vec<&'a Connection> {
+    if all || conns.len() <= TABLE_CAP {
+        return conns.to_vec();
+    }
+    let mut ranked: Vec<(usize, u32, &Connection)> = conns
+        .iter()
+        .map(|c| (c.events.anomaly_count(), c.id, *c))
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked.truncate(TABLE_CAP);
+    ranked.into_iter().map(|(_, _, c)| c).collect()
+}
+
+/// The connections table: a heading that says what is shown, one line per connection, and,
+/// when capped, one closing line saying how many more there are and how to see them.
 pub fn write_connections_table(
     out: &mut dyn io::Write,
     a: &Audit,
     conns: &[&Connection],
+    layout: Layout,
 ) -> io::Result<()> {
-    write_connections_table_in_chunks(out, a, conns, CHUNK_ROWS)
-}
-
-/// [`write_connections_table`] with a chosen chunk size. Every chunk gets the widths of the
-/// whole table; with this style a chunk's top border is the same line as a row separator, so
-/// dropping it from every chunk after the first draws exactly the table drawn in one piece.
-pub fn write_connections_table_in_chunks(
-    out: &mut dyn io::Write,
-    a: &Audit,
-    conns: &[&Connection],
-    chunk_rows: usize,
-) -> io::Result<()> {
+    let width = layout.width.max(MIN_WIDTH);
+    let rows = shown(conns, layout.all);
     let origin = a.first_ts.unwrap_or_default();
-    // Every cell is ASCII, so its width is its length.
-    let mut widths = HEADER.map(str::len);
-    for c in conns {
-        for (w, cell) in widths.iter_mut().zip(row(origin, c)) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    for (i, chunk) in conns.chunks(chunk_rows.max(1)).enumerate() {
-        let mut t = Table::new();
-        t.load_style(presets::UTF8_HORIZONTAL_ONLY)
-            .set_content_arrangement(ContentArrangement::Disabled);
-        if i == 0 {
-            t.set_header(HEADER);
-        }
-        for c in chunk {
-            t.add_row(row(origin, c));
-        }
-        // Columns exist once a header or row made them.
-        t.set_constraints(widths.map(|w| {
-            let padded = u16::try_from(w + 2).unwrap_or(u16::MAX);
-            ColumnConstraint::Absolute(Width::Fixed(padded))
-        }));
-        let drawn = t.to_string();
-        if i == 0 {
-            out.write_all(drawn.as_bytes())?;
+    let summaries: Vec<Row> = rows.iter().map(|c| Row::new(c)).collect();
+    let cols: Vec<Column> = COLUMNS
+        .iter()
+        .map(|c| {
+            let cells = |scope| {
+                summaries
+                    .iter()
+                    .map(|r| cell(r, origin, c.field, scope))
+                    .collect::<Vec<_>>()
+            };
+            let mut column = if c.pair {
+                let (cl, sv) = (cells(Scope::Client), cells(Scope::Server));
+                let both: Vec<String> = cl
+                    .iter()
+                    .zip(&sv)
+                    .map(|(x, y)| format!("{x}/{y}"))
+                    .collect();
+                Column::new(c.head, both).narrow(
+                    c.narrow.unwrap_or(1),
+                    c.head.trim_end_matches(" c/s"),
+                    cells(Scope::Both),
+                )
+            } else {
+                Column::new(c.head, cells(Scope::Both))
+            };
+            if c.right {
+                column = column.right();
+            }
+            if let Some(rank) = c.drop {
+                column = column.drop_at(rank);
+            }
+            match c.field {
+                "client" | "server" => column.cut_to(15, true),
+                "anomaly_kinds" => column.cut_to(12, false),
+                _ => column,
+            }
+        })
+        .collect();
+    let fitted = fit::fit(cols, width);
+    let heading = if rows.len() < conns.len() {
+        if rows.iter().all(|c| c.events.anomaly_count() == 0) {
+            format!(
+                "Connections: the first {} of {} (none has an anomaly)",
+                rows.len(),
+                conns.len()
+            )
         } else {
-            let rows = drawn.split_once('\n').map_or("", |(_, rest)| rest);
-            out.write_all(b"\n")?;
-            out.write_all(rows.as_bytes())?;
+            format!(
+                "Connections: the {} of {} with the most anomalies (ties by id)",
+                rows.len(),
+                conns.len()
+            )
         }
+    } else {
+        format!("Connections: {}, in id order", conns.len())
+    };
+    writeln!(out, "{}", cut_end(&heading, width))?;
+    let mut notes = Vec::new();
+    if !fitted.narrowed.is_empty() {
+        notes.push("pairs summed".to_string());
     }
-    if conns.is_empty() {
-        let mut t = Table::new();
-        t.load_style(presets::UTF8_HORIZONTAL_ONLY)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header(HEADER);
-        out.write_all(t.to_string().as_bytes())?;
+    if !fitted.dropped.is_empty() {
+        notes.push(format!("left out: {}", fitted.dropped.join(", ")));
+    }
+    if fitted.cut.iter().any(|h| h == "client" || h == "server") {
+        notes.push("addresses shortened with … (--format csv has them whole)".into());
+    }
+    if !notes.is_empty() {
+        let mut note = String::new();
+        wrap(
+            &mut note,
+            "",
+            2,
+            &format!("(fit to {width} columns: {})", notes.join("; ")),
+            width,
+        );
+        out.write_all(note.as_bytes())?;
+    }
+    for line in &fitted.lines {
+        writeln!(out, "{line}")?;
+    }
+    if rows.len() < conns.len() {
+        let more = conns.len() - rows.len();
+        let line = format!("… {more} more connections: --all lists every one, --conn ID shows one");
+        writeln!(out, "{}", cut_end(&line, width))?;
     }
     Ok(())
 }
 
-pub fn patterns(a: &Audit) -> String {
+/// The capture-wide patterns (SYN flood, scan), each with the first connections involved.
+pub fn patterns(a: &Audit, width: usize) -> String {
     let mut s = String::new();
     for p in &a.patterns {
+        wrap(
+            &mut s,
+            &format!("Pattern {}: ", p.kind),
+            2,
+            &p.summary,
+            width,
+        );
         let ids: Vec<String> = p
             .connections
             .iter()
@@ -189,17 +316,12 @@ pub fn patterns(a: &Audit) -> String {
             .map(|i| i.to_string())
             .collect();
         let more = if p.connections.len() > 12 {
-            format!(" … (+{})", p.connections.len() - 12)
+            format!(" (and {} more)", p.connections.len() - 12)
         } else {
             String::new()
         };
-        let _ = writeln!(
-            s,
-            "Pattern {}: {} [connections {}{more}]",
-            p.kind,
-            p.summary,
-            ids.join(", ")
-        );
+        let line = format!("  connections {}{more}", ids.join(", "));
+        findings::push_cut(&mut s, &line, width);
     }
     s
 }
@@ -220,8 +342,32 @@ pub fn sparkline(series: &[u32]) -> String {
         .collect()
 }
 
-/// The TIME_WAIT report (also the `time-wait` command's output).
-pub fn time_wait(a: &Audit, limit: usize) -> String {
+/// Words wrapped at `width` after a `indent`ed first line marker `first`.
+fn wrap(s: &mut String, first: &str, indent: usize, text: &str, width: usize) {
+    let mut line = first.to_string();
+    let mut fresh = true;
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if !fresh && len + 1 + word.chars().count() > width {
+            s.push_str(&line);
+            s.push('\n');
+            line = " ".repeat(indent);
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    s.push_str(&cut_end(&line, width));
+    s.push('\n');
+}
+
+/// The TIME_WAIT report (also the `time-wait` command's output): the diagnosis first, then
+/// hosts and endpoints, at most `limit` of each, then reuse and client port cycling.
+pub fn time_wait(a: &Audit, limit: usize, width: usize) -> String {
+    let width = width.max(MIN_WIDTH);
     let tw = &a.time_wait;
     let mut s = String::new();
     let _ = writeln!(s, "TIME_WAIT (duration {:.0} s)", tw.duration_s);
@@ -229,44 +375,76 @@ pub fn time_wait(a: &Audit, limit: usize) -> String {
         let _ = writeln!(s, "  no endpoint closed actively or entered TIME_WAIT");
         return s;
     }
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_HORIZONTAL_ONLY)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(vec![
-        "endpoint",
-        "role",
-        "conns",
-        "active/passive close",
-        "entered",
-        "peak",
-        "peak at s",
-        "held at end",
-        "reused",
-        "held over time",
-    ]);
-    let origin = a.first_ts.unwrap_or_default();
-    for e in tw.by_endpoint.iter().take(limit) {
-        t.add_row(vec![
-            endpoint(e.endpoint),
-            e.role.to_string(),
-            e.connections.to_string(),
-            format!("{}/{}", e.closed_actively, e.closed_passively),
-            e.entered.to_string(),
-            e.peak.to_string(),
-            e.peak_ts
-                .map_or("-".into(), |t| format!("{:.3}", t.secs_since(origin))),
-            e.held_at_end.to_string(),
-            e.reused.to_string(),
-            format!("|{}|", sparkline(&e.series)),
-        ]);
-    }
-    let _ = writeln!(s, "{t}");
-    if tw.by_endpoint.len() > limit {
-        let _ = writeln!(s, "  … {} more endpoints", tw.by_endpoint.len() - limit);
+    // Diagnoses: hosts (a client host's ports add up), then server endpoints; a server host
+    // with one port says what its endpoint says.
+    for h in tw.by_host.iter().filter(|h| !h.diagnosis.is_empty()) {
+        let single_server = h.role == "server"
+            && h.ports == 1
+            && tw
+                .by_endpoint
+                .iter()
+                .any(|e| e.endpoint.ip() == h.host && !e.diagnosis.is_empty());
+        if !single_server {
+            diagnosis(&mut s, &format!("host {}", h.host), &h.diagnosis, width);
+        }
     }
     for e in tw.by_endpoint.iter().filter(|e| !e.diagnosis.is_empty()) {
-        diagnosis(&mut s, e);
+        diagnosis(&mut s, &endpoint(e.endpoint), &e.diagnosis, width);
     }
+    let origin = a.first_ts.unwrap_or_default();
+    let at =
+        |t: Option<Timestamp>| t.map_or("-".into(), |t| format!("{:.3}", t.secs_since(origin)));
+    let hosts: Vec<&HostTimeWait> = tw.by_host.iter().take(limit).collect();
+    if !hosts.is_empty() {
+        let _ = writeln!(s, "By host (all its ports):");
+        let col = |head: &str, f: &dyn Fn(&HostTimeWait) -> String| {
+            Column::new(head, hosts.iter().map(|h| f(h)).collect())
+        };
+        let cols = vec![
+            col("host", &|h| h.host.to_string()).cut_to(15, true),
+            col("role", &|h| h.role.to_string()),
+            col("ports", &|h| h.ports.to_string()).right().drop_at(3),
+            col("conns", &|h| h.connections.to_string())
+                .right()
+                .drop_at(2),
+            col("closed first", &|h| h.closed_actively.to_string()).right(),
+            col("entered", &|h| h.entered.to_string()).right(),
+            col("per s", &|h| format!("{:.1}", h.rate_per_s)).right(),
+            col("peak", &|h| h.peak.to_string()).right(),
+            col("peak at s", &|h| at(h.peak_ts)).right().drop_at(1),
+            col("held at end", &|h| h.held_at_end.to_string()).right(),
+        ];
+        for line in fit::fit(cols, width).lines {
+            let _ = writeln!(s, "{line}");
+        }
+        more(&mut s, tw.by_host.len(), limit, "hosts", width);
+    }
+    let eps: Vec<&EndpointTimeWait> = tw.by_endpoint.iter().take(limit).collect();
+    let _ = writeln!(s, "By endpoint:");
+    let col = |head: &str, f: &dyn Fn(&EndpointTimeWait) -> String| {
+        Column::new(head, eps.iter().map(|e| f(e)).collect())
+    };
+    let cols = vec![
+        col("endpoint", &|e| endpoint(e.endpoint)).cut_to(15, true),
+        col("role", &|e| e.role.to_string()),
+        col("conns", &|e| e.connections.to_string())
+            .right()
+            .drop_at(3),
+        col("active/passive close", &|e| {
+            format!("{}/{}", e.closed_actively, e.closed_passively)
+        })
+        .right(),
+        col("entered", &|e| e.entered.to_string()).right(),
+        col("peak", &|e| e.peak.to_string()).right(),
+        col("peak at s", &|e| at(e.peak_ts)).right().drop_at(2),
+        col("held at end", &|e| e.held_at_end.to_string()).right(),
+        col("reused", &|e| e.reused.to_string()).right().drop_at(4),
+        col("held over time", &|e| format!("|{}|", sparkline(&e.series))).drop_at(1),
+    ];
+    for line in fit::fit(cols, width).lines {
+        let _ = writeln!(s, "{line}");
+    }
+    more(&mut s, tw.by_endpoint.len(), limit, "endpoints", width);
     let reuses: Vec<&Connection> = a
         .connections
         .iter()
@@ -286,13 +464,14 @@ pub fn time_wait(a: &Audit, limit: usize) -> String {
                 } else {
                     "NOT acceptable"
                 };
-                let _ = writeln!(
-                    s,
-                    "  conn {} reuses conn {} ({} held it {:.1} s): {verdict} — {}; capture shows: {}",
+                let text = format!(
+                    "conn {} reuses conn {} ({} held it {:.1} s): {verdict} — {}; capture shows: {}",
                     c.id, r.previous, r.holder_addr, r.held_for_s, r.reason, r.outcome
                 );
+                wrap(&mut s, "  ", 4, &text, width);
             }
         }
+        more(&mut s, reuses.len(), limit, "reuses", width);
     }
     for e in tw
         .by_endpoint
@@ -301,22 +480,33 @@ pub fn time_wait(a: &Audit, limit: usize) -> String {
         .take(limit)
     {
         if let Some(f) = e.fastest_port_reuse_s {
-            let _ = writeln!(
-                s,
+            let text = format!(
                 "Client ports toward {}: {} distinct peer address:port pairs over {} connections; fastest reuse of one after {:.3} s",
                 endpoint(e.endpoint),
                 e.peer_ports,
                 e.connections,
                 f
             );
+            wrap(&mut s, "", 2, &text, width);
         }
     }
     s
 }
 
-fn diagnosis(s: &mut String, e: &EndpointTimeWait) {
-    let _ = writeln!(s, "Diagnosis for {}:", endpoint(e.endpoint));
-    for line in &e.diagnosis {
-        let _ = writeln!(s, "  - {line}");
+/// The line after a list cut at `limit`: how many it left out and how to see them.
+fn more(s: &mut String, total: usize, limit: usize, what: &str, width: usize) {
+    if total > limit {
+        let line = format!(
+            "  … {} more {what} (time-wait --format json or csv lists all {total})",
+            total - limit
+        );
+        findings::push_cut(s, &line, width);
+    }
+}
+
+fn diagnosis(s: &mut String, who: &str, lines: &[String], width: usize) {
+    let _ = writeln!(s, "Diagnosis for {who}:");
+    for line in lines {
+        wrap(s, "  - ", 4, line, width);
     }
 }

@@ -39,7 +39,8 @@ pub fn render(c: &Connection) -> String {
         "  {:>10}  {:>7}  {:<3} {:<6} {:>12} {:>12} {:>6} {:>8}  notes",
         "t (ms)", "frame", "dir", "flags", "seq", "ack", "len", "win"
     );
-    let mut events = c.events.iter().peekable();
+    let story = c.story();
+    let mut events = story.iter().peekable();
     for e in entries {
         let _ = writeln!(s, "{}", line(c, e));
         while let Some(ev) = events.peek() {
@@ -68,7 +69,7 @@ pub fn render(c: &Connection) -> String {
         }
     }
     // Transitions with no frame (TIME_WAIT expiry) come after the last segment.
-    for ev in c.events.iter().filter(|e| e.frame.is_none()) {
+    for ev in story.iter().filter(|e| e.frame.is_none()) {
         let who = ev.side.map_or("", |side| c.role_name(side));
         let _ = writeln!(
             s,

@@ -120,6 +120,11 @@ impl Tracker {
         }
     }
 
+    /// The connection a segment just given to [`Tracker::on_segment`] went to.
+    pub fn connection_of(&self, seg: &Segment) -> Option<&Connection> {
+        self.live.get(&flow_key(seg.src, seg.dst)).map(|c| &**c)
+    }
+
     /// Connections finished so far, in the order they finished.
     pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.finished.drain(..)
@@ -229,7 +234,7 @@ impl Tracker {
             && let Some(conn) = self.live.get_mut(&key)
         {
             let holder = conn.side_of(holder_addr);
-            conn.reuse = Some(Reuse {
+            conn.reuse = Some(Box::new(Reuse {
                 previous,
                 holder,
                 holder_addr,
@@ -237,7 +242,7 @@ impl Tracker {
                 acceptable,
                 reason,
                 outcome: "",
-            });
+            }));
             conn.events.push(
                 Some(frame),
                 ts,
@@ -296,9 +301,7 @@ impl ClosedQueue {
             // needed (the RTT ring, the gaps) is given back for the linger time; a late segment
             // allocates it again. (After a RST, late segments can still be timed.)
             if !conn.reset_seen {
-                for d in &mut conn.dirs {
-                    d.release();
-                }
+                conn.release();
             }
             let at = conn.last_ts.plus_secs(self.linger_s);
             self.heap.push(Reverse((at, conn.id, key)));

@@ -19,12 +19,28 @@ fn client_data(rel: u32, len: u32) -> Segment {
     }
 }
 
-/// Three 100-byte segments from the client at 100 ms (frames 4, 5, 6).
-fn three_segments_sent() -> Capture {
+/// `len` bytes from the server at relative sequence `rel`.
+fn server_data(rel: u32, len: u32) -> Segment {
+    Segment {
+        seq: s(rel),
+        flags: PSH_ACK,
+        payload_len: len,
+        ..SERVER_SEG
+    }
+}
+
+/// The handshake (frames 1–3), recording every segment's class.
+fn handshake() -> Capture {
     let mut cap = Capture::with_timeline();
     cap.at(0, C_SYN);
     cap.at(50, S_SYN_ACK);
     cap.at(51, C_ACK);
+    cap
+}
+
+/// Three 100-byte segments from the client at 100 ms (frames 4, 5, 6).
+fn three_segments_sent() -> Capture {
+    let mut cap = handshake();
     for rel in [1, 101, 201] {
         cap.at(100, client_data(rel, 100));
     }
@@ -99,18 +115,9 @@ fn tail_loss_probe_resends_the_last_segment() {
 fn out_of_order_fills_a_gap_sooner_than_a_round_trip() {
     // Away from the sender (the server), a gap filled 1 ms after it opened was reordered: a
     // resent segment needs a round trip (51 ms here) to come.
-    let mut cap = Capture::with_timeline();
-    cap.at(0, C_SYN);
-    cap.at(50, S_SYN_ACK);
-    cap.at(51, C_ACK);
-    let server_data = |rel: u32| Segment {
-        seq: s(rel),
-        flags: PSH_ACK,
-        payload_len: 100,
-        ..SERVER_SEG
-    };
-    let ahead = cap.at(100, server_data(101));
-    let late = cap.at(101, server_data(1));
+    let mut cap = handshake();
+    let ahead = cap.at(100, server_data(101, 100));
+    let late = cap.at(101, server_data(1, 100));
     let conn = cap.finish_one(1000);
     assert!(
         conn.timeline.as_ref().unwrap()[ahead as usize - 1]
@@ -129,18 +136,9 @@ fn out_of_order_fills_a_gap_sooner_than_a_round_trip() {
 #[test]
 fn out_of_order_needs_the_gap_to_be_young() {
     // The same gap filled 200 ms later: a retransmission, not reordering.
-    let mut cap = Capture::with_timeline();
-    cap.at(0, C_SYN);
-    cap.at(50, S_SYN_ACK);
-    cap.at(51, C_ACK);
-    let server_data = |rel: u32| Segment {
-        seq: s(rel),
-        flags: PSH_ACK,
-        payload_len: 100,
-        ..SERVER_SEG
-    };
-    cap.at(100, server_data(101));
-    let late = cap.at(300, server_data(1));
+    let mut cap = handshake();
+    cap.at(100, server_data(101, 100));
+    let late = cap.at(300, server_data(1, 100));
     let conn = cap.finish_one(1000);
     assert!(matches!(class_of(&conn, late), SegClass::Retransmission(_)));
     assert_eq!(conn.dirs[S].stats.out_of_order, 0);
@@ -159,14 +157,8 @@ fn window_full_reaches_the_right_edge_exactly() {
             ..C_ACK
         },
     );
-    let fill = |rel: u32, len: u32| Segment {
-        seq: s(rel),
-        flags: PSH_ACK,
-        payload_len: len,
-        ..SERVER_SEG
-    };
-    let short = cap.at(100, fill(1, 600));
-    let full = cap.at(100, fill(601, 400));
+    let short = cap.at(100, server_data(1, 600));
+    let full = cap.at(100, server_data(601, 400));
     let conn = cap.finish_one(1000);
     let flags_of = |frame: u64| {
         conn.timeline
