@@ -13,7 +13,7 @@ use crate::decode::segment::Segment;
 use crate::decode::{SkipReason, decode_into, ip_packet};
 use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
-use crate::time::Timestamp;
+use crate::time::{ClockWatch, Timestamp};
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
 use crate::track::{TimelineSelect, TrackOptions, Tracker};
 
@@ -136,6 +136,7 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
     let mut last_ts: Option<Timestamp> = None;
+    let mut clock = ClockWatch::default();
     let mut dedup = Dedup::default();
     let mut hook_stopped = false;
     let mut seg = Segment::EMPTY;
@@ -150,6 +151,7 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         if frame.link_type.is_some() {
             first_ts.get_or_insert(frame.ts);
             last_ts = Some(last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
+            clock.frame(frame.ts, frame.number);
             dedup.note_time(frame.number, frame.ts);
         }
         match decode_into(frame, &mut seg) {
@@ -182,6 +184,7 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
             ControlFlow::Continue(())
         }
     })?;
+    capture.warnings.extend(clock.warnings());
     capture.duplicate_frames = dedup.duplicates;
     capture.warnings.extend(dedup.warnings());
     for (reason, n) in &skipped {

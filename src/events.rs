@@ -46,6 +46,9 @@ pub enum EventKind {
     Dsack,
     Reuse,
     Unexpected,
+    /// The segment is stamped before an earlier one of the connection, or more than a year
+    /// after it: durations across it are a clock problem, not the network's.
+    Clock,
 }
 
 impl EventKind {
@@ -75,6 +78,7 @@ impl EventKind {
             EventKind::Dsack => "dsack",
             EventKind::Reuse => "port_reuse",
             EventKind::Unexpected => "unexpected",
+            EventKind::Clock => "clock",
         }
     }
 

@@ -632,6 +632,7 @@ fn pcapng_interfaces_keep_their_own_link_type_resolution_and_offset() {
         "{:?}",
         a.capture.warnings
     );
+    assert!(a.connections.iter().all(|c| c.events.anomaly_count() == 0));
     assert_eq!(a.capture.frames, 20);
     assert_eq!(a.tcp_segments, 20);
     assert_eq!(skipped(&a), vec![]);

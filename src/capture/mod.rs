@@ -37,6 +37,9 @@ pub(crate) const MAX_BUFFER: usize = 1 << 28;
 pub enum Input {
     Path(PathBuf),
     Stdin,
+    /// A capture already in memory (tests, fuzzing, a caller that built the bytes); named
+    /// `<memory>` in messages.
+    Bytes(Arc<[u8]>),
 }
 
 impl Input {
@@ -52,6 +55,7 @@ impl Input {
         match self {
             Input::Path(p) => p.display().to_string(),
             Input::Stdin => "-".to_string(),
+            Input::Bytes(_) => "<memory>".to_string(),
         }
     }
 }
@@ -199,6 +203,7 @@ fn open(
     let file = input.name();
     let raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
+        Input::Bytes(bytes) => Box::new(Cursor::new(Arc::clone(bytes))),
         Input::Path(path) => {
             if path.is_dir() {
                 return Err(CaptureError::IsDirectory { file });

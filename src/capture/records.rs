@@ -37,6 +37,8 @@ pub(crate) struct Records {
     last_ts: Timestamp,
     capacity: usize,
     warned_bad_interface: bool,
+    big_fraction: FirstOf,
+    out_of_range: FirstOf,
     done: bool,
 }
 
@@ -77,6 +79,8 @@ impl Records {
             last_ts: Timestamp::ZERO,
             capacity: INITIAL_BUFFER,
             warned_bad_interface: false,
+            big_fraction: FirstOf::default(),
+            out_of_range: FirstOf::default(),
             done: false,
         })
     }
@@ -124,10 +128,15 @@ impl Records {
                                 resolution: 1_000_000,
                                 offset_secs: 0,
                             });
+                            info.frames += 1;
+                            // The fraction field should stay below one second; libpcap and
+                            // Wireshark carry a larger one into the seconds, and so do we, aloud.
+                            if u64::from(b.ts_usec) >= iface.resolution {
+                                self.big_fraction.note(info.frames, u64::from(b.ts_usec));
+                            }
                             let frac =
                                 i64::from(b.ts_usec) * (1_000_000_000 / iface.resolution as i64);
                             self.last_ts = Timestamp::from_secs_nanos(i64::from(b.ts_sec), frac);
-                            info.frames += 1;
                             Some(Frame {
                                 number: info.frames,
                                 ts: self.last_ts,
@@ -168,9 +177,10 @@ impl Records {
                                 Some(r) if r > 0 => r,
                                 _ => {
                                     info.warnings.push(format!(
-                                        "interface {} has an invalid if_tsresol ({}); microseconds assumed",
+                                        "interface {} of section {} has an if_tsresol of {} s per unit, finer than a 64-bit count of units per second holds; microseconds assumed",
                                         self.interfaces.len(),
-                                        idb.if_tsresol
+                                        info.sections,
+                                        tsresol_text(idb.if_tsresol)
                                     ));
                                     1_000_000
                                 }
@@ -189,14 +199,20 @@ impl Records {
                             if iface.is_none() && !self.warned_bad_interface {
                                 self.warned_bad_interface = true;
                                 info.warnings.push(format!(
-                                    "frame {} names interface {} but the section describes {}; such frames are skipped",
+                                    "frame {} names interface {} but the section {}; such frames are skipped",
                                     info.frames,
                                     epb.if_id,
-                                    self.interfaces.len()
+                                    described(self.interfaces.len())
                                 ));
                             }
                             if let Some(i) = iface {
-                                self.last_ts = ng_timestamp(epb.ts_high, epb.ts_low, i);
+                                self.last_ts = match ng_timestamp(epb.ts_high, epb.ts_low, i) {
+                                    Ok(ts) => ts,
+                                    Err(held) => {
+                                        self.out_of_range.note(info.frames, 0);
+                                        held
+                                    }
+                                };
                             }
                             let caplen = (epb.caplen as usize).min(epb.data.len());
                             Some(Frame {
@@ -212,6 +228,14 @@ impl Records {
                             // A simple packet block has no timestamp and belongs to interface 0.
                             info.frames += 1;
                             let iface = self.interfaces.first().copied();
+                            if iface.is_none() && !self.warned_bad_interface {
+                                self.warned_bad_interface = true;
+                                info.warnings.push(format!(
+                                    "frame {} is a simple packet block, which belongs to interface 0, but the section {}; such frames are skipped",
+                                    info.frames,
+                                    described(0)
+                                ));
+                            }
                             let caplen = (spb.origlen as usize).min(spb.data.len());
                             Some(Frame {
                                 number: info.frames,
@@ -279,6 +303,24 @@ impl Records {
             return;
         }
         self.done = true;
+        if let Some((frame, value)) = self.big_fraction.first {
+            let (unit, limit) = match self.legacy.map(|i| i.resolution) {
+                Some(1_000_000_000) => ("ns", "10⁹"),
+                _ => ("µs", "10⁶"),
+            };
+            self.info.warnings.push(format!(
+                "time out of range: frame {frame} has a fraction-of-second field of {value} {unit} ({limit} or more){}; \
+                 it is carried into the seconds, as libpcap does",
+                self.big_fraction.more_text()
+            ));
+        }
+        if let Some((frame, _)) = self.out_of_range.first {
+            self.info.warnings.push(format!(
+                "time out of range: frame {frame} is stamped outside 1677-09-21 to 2262-04-11, the \
+                 instants nanoseconds since 1970 hold in 64 bits{}; its time is held at the nearer end",
+                self.out_of_range.more_text()
+            ));
+        }
         if let Some(e) = self.read_error.lock().ok().and_then(|mut slot| slot.take()) {
             self.info.warnings.push(format!(
                 "reading stopped after frame {} ({e}); analysed up to there",
@@ -357,12 +399,67 @@ fn ts_resolution(tsresol: u8) -> Option<u64> {
     }
 }
 
-fn ng_timestamp(high: u32, low: u32, iface: Interface) -> Timestamp {
+/// The instant of a pcapng timestamp, or, when it lies outside what a [`Timestamp`] holds
+/// (1677–2262), `Err` with the nearer end.
+fn ng_timestamp(high: u32, low: u32, iface: Interface) -> Result<Timestamp, Timestamp> {
     let units = (u128::from(high) << 32) | u128::from(low);
     let res = u128::from(iface.resolution);
-    let secs = (units / res) as i64;
+    // Below 2^64 / 1: always fits an i128.
+    let secs = (units / res) as i128 + i128::from(iface.offset_secs);
     let nanos = ((units % res) * 1_000_000_000 / res) as i64;
-    Timestamp::from_secs_nanos(secs.saturating_add(iface.offset_secs), nanos)
+    let held = if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    };
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| Timestamp::checked_from_secs_nanos(s, nanos))
+        .ok_or(held)
+}
+
+/// An `if_tsresol` byte as the unit it names: `10^-25`, `2^-70`.
+fn tsresol_text(tsresol: u8) -> String {
+    let exp = tsresol & 0x7f;
+    if tsresol & 0x80 != 0 {
+        format!("2^-{exp}")
+    } else {
+        format!("10^-{exp}")
+    }
+}
+
+/// "describes no interface", "describes only interface 0", "describes interfaces 0–9999".
+fn described(interfaces: usize) -> String {
+    match interfaces {
+        0 => "describes no interface".into(),
+        1 => "describes only interface 0".into(),
+        n => format!("describes interfaces 0–{}", n - 1),
+    }
+}
+
+/// The first frame with some problem (and a value to show), and how many more had it.
+#[derive(Default)]
+struct FirstOf {
+    first: Option<(u64, u64)>,
+    more: u64,
+}
+
+impl FirstOf {
+    fn note(&mut self, frame: u64, value: u64) {
+        if self.first.is_some() {
+            self.more += 1;
+        } else {
+            self.first = Some((frame, value));
+        }
+    }
+
+    fn more_text(&self) -> String {
+        match self.more {
+            0 => String::new(),
+            1 => " (and 1 more frame)".into(),
+            n => format!(" (and {n} more frames)"),
+        }
+    }
 }
 
 /// Decimal digits needed to show a timestamp of `resolution` units per second.
@@ -421,7 +518,7 @@ mod tests {
         };
         let units: u64 = 1_500_000_000; // 1.5 s in ns
         let ts = ng_timestamp((units >> 32) as u32, units as u32, iface);
-        assert_eq!(ts, Timestamp::from_secs_nanos(101, 500_000_000));
+        assert_eq!(ts, Ok(Timestamp::from_secs_nanos(101, 500_000_000)));
         let base2 = Interface {
             link_type: Linktype::ETHERNET,
             resolution: 256,
@@ -429,8 +526,51 @@ mod tests {
         };
         assert_eq!(
             ng_timestamp(0, 384, base2),
-            Timestamp::from_secs_nanos(1, 500_000_000)
+            Ok(Timestamp::from_secs_nanos(1, 500_000_000))
         );
+    }
+
+    #[test]
+    fn ng_timestamps_outside_1677_to_2262_are_held_at_the_nearer_end() {
+        let iface = |resolution, offset_secs| Interface {
+            link_type: Linktype::ETHERNET,
+            resolution,
+            offset_secs,
+        };
+        // 2^64 - 1 whole seconds: it used to wrap to -1 s.
+        assert_eq!(
+            ng_timestamp(u32::MAX, u32::MAX, iface(1, 0)),
+            Err(Timestamp::MAX)
+        );
+        // 10^10 s (year 2286) in microseconds.
+        let units: u64 = 10_000_000_000 * 1_000_000;
+        assert_eq!(
+            ng_timestamp((units >> 32) as u32, units as u32, iface(1_000_000, 0)),
+            Err(Timestamp::MAX)
+        );
+        assert_eq!(
+            ng_timestamp(0, 0, iface(1_000_000, i64::MIN)),
+            Err(Timestamp::MIN)
+        );
+        assert_eq!(
+            ng_timestamp(0, 5, iface(1, -10)),
+            Ok(Timestamp::from_secs_nanos(-5, 0))
+        );
+    }
+
+    #[test]
+    fn invalid_resolutions_are_named_as_units() {
+        assert_eq!(ts_resolution(25), None);
+        assert_eq!(tsresol_text(25), "10^-25");
+        assert_eq!(ts_resolution(0x80 | 70), None);
+        assert_eq!(tsresol_text(0x80 | 70), "2^-70");
+    }
+
+    #[test]
+    fn interface_ranges_are_worded() {
+        assert_eq!(described(0), "describes no interface");
+        assert_eq!(described(1), "describes only interface 0");
+        assert_eq!(described(10_000), "describes interfaces 0–9999");
     }
 
     #[test]

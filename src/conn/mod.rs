@@ -107,7 +107,10 @@ pub struct Connection {
     pub dirs: [Direction; 2],
     pub ends: [Endpoint; 2],
     pub first_ts: Timestamp,
+    /// The latest time seen (a clock that steps back does not lower it).
     pub last_ts: Timestamp,
+    /// The time of the last segment as stamped, to tell a step of the clock from the next.
+    stamped_ts: Timestamp,
     pub first_frame: u64,
     pub last_frame: u64,
     pub handshake: Handshake,
@@ -173,6 +176,7 @@ impl Connection {
             ends,
             first_ts: ts,
             last_ts: ts,
+            stamped_ts: ts,
             first_frame: frame,
             last_frame: frame,
             handshake: Handshake::default(),
@@ -241,7 +245,15 @@ impl Connection {
     /// and counters, the endpoints' state machines, then the directions' bookkeeping.
     pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
         let s = self.side_of(seg.src);
+        if let Some(problem) = crate::time::clock_problem(self.stamped_ts, ts) {
+            let last_frame = self.last_frame;
+            self.events
+                .push(Some(frame), ts, Some(s), EventKind::Clock, || {
+                    format!("clock problem: stamped {}", problem.relative_to(last_frame))
+                });
+        }
         self.last_ts = self.last_ts.max(ts);
+        self.stamped_ts = ts;
         self.last_frame = frame;
         self.history.note(s, seg);
 

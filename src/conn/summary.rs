@@ -133,6 +133,12 @@ pub enum HandshakeSeen {
 impl fmt::Display for HandshakeSeen {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match *self {
+            // Negative or longer than a year: the capture's clock, not the handshake, is wrong.
+            HandshakeSeen::Complete { rtt_ms, .. }
+                if !(0.0..=crate::time::ABSURD_GAP_S * 1e3).contains(&rtt_ms) =>
+            {
+                write!(f, "CLOCK {rtt_ms:.3} ms")
+            }
             HandshakeSeen::Complete {
                 rtt_ms,
                 valid: true,
