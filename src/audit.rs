@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use crate::capture::{CaptureError, CaptureInfo, Frame, Input, read_captures_counting};
 use crate::conn::Connection;
 use crate::decode::segment::Segment;
-use crate::decode::{SkipReason, decode_into, ip_packet};
+use crate::decode::{SkipReason, decode_ip_of};
 use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::{ClockWatch, Timestamp};
@@ -154,14 +154,11 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
             clock.frame(frame.ts, frame.number);
             dedup.note_time(frame.number, frame.ts);
         }
-        match decode_into(frame, &mut seg) {
-            Ok(())
-                if ip_packet(frame)
-                    .is_some_and(|ip| dedup.is_duplicate(frame.number, frame.ts, ip)) =>
-            {
+        match decode_ip_of(frame, &mut seg) {
+            Ok(ip) if dedup.is_duplicate(frame.number, frame.ts, ip) => {
                 *skipped.entry(SkipReason::Duplicate).or_default() += 1;
             }
-            Ok(()) => {
+            Ok(_) => {
                 tcp_segments += 1;
                 tracker.on_segment(&seg, frame.ts, frame.number);
                 if let Some(hook) = frame_hook.as_mut() {

@@ -191,6 +191,12 @@ pub fn decode(frame: &Frame) -> Decoded {
 
 /// [`decode`] into the caller's segment, which the hot path reuses frame after frame.
 pub fn decode_into(frame: &Frame, seg: &mut Segment) -> Result<(), SkipReason> {
+    decode_ip_of(frame, seg).map(|_| ())
+}
+
+/// [`decode_into`], also giving the frame's IP packet (what [`ip_packet`] gives), so the hot
+/// path strips the link layer once.
+pub fn decode_ip_of<'a>(frame: &Frame<'a>, seg: &mut Segment) -> Result<&'a [u8], SkipReason> {
     let Some(link) = frame.link_type else {
         return Err(SkipReason::BadInterface);
     };
@@ -198,7 +204,7 @@ pub fn decode_into(frame: &Frame, seg: &mut Segment) -> Result<(), SkipReason> {
     ip::decode_ip_into(frame, ip, seg)?;
     // After the IP layer, which may have replaced the whole segment (the etherparse path).
     seg.vlan = vlan;
-    Ok(())
+    Ok(ip)
 }
 
 /// The frame's IP packet (its link layer stripped), for comparing frames.
