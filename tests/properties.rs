@@ -264,20 +264,7 @@ proptest! {
 fn edges() -> &'static HashSet<(State, State)> {
     static EDGES: OnceLock<HashSet<(State, State)>> = OnceLock::new();
     EDGES.get_or_init(|| {
-        use State::*;
-        let states = [
-            Closed,
-            Listen,
-            SynSent,
-            SynReceived,
-            Established,
-            FinWait1,
-            FinWait2,
-            Closing,
-            TimeWait,
-            CloseWait,
-            LastAck,
-        ];
+        let states = State::ALL;
         let mut events = vec![
             Event::SendSyn,
             Event::RecvSyn,

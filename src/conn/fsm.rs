@@ -26,6 +26,21 @@ pub enum State {
 }
 
 impl State {
+    /// The eleven states of RFC 9293 §3.3.2.
+    pub const ALL: [State; 11] = [
+        State::Closed,
+        State::Listen,
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::Closing,
+        State::TimeWait,
+        State::CloseWait,
+        State::LastAck,
+    ];
+
     /// The name netstat and ss print.
     pub fn name(self) -> &'static str {
         match self {
@@ -230,19 +245,7 @@ mod tests {
     use super::State::*;
     use super::*;
 
-    const ALL: [State; 11] = [
-        Closed,
-        Listen,
-        SynSent,
-        SynReceived,
-        Established,
-        FinWait1,
-        FinWait2,
-        Closing,
-        TimeWait,
-        CloseWait,
-        LastAck,
-    ];
+    const ALL: [State; 11] = State::ALL;
     const ACK_OF_SYN: Event = RecvAck {
         of_syn: true,
         of_fin: false,
