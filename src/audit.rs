@@ -15,7 +15,8 @@ use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::{ClockWatch, Timestamp};
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
-use crate::track::{TimelineSelect, TrackOptions, Tracker};
+use crate::track::budget::{self, Budget, Candidate, Held};
+use crate::track::{FlowKey, TimelineSelect, TrackOptions, Tracker};
 
 /// What the core needs to know; built from the command line by the binary.
 #[derive(Clone, Debug)]
@@ -26,6 +27,8 @@ pub struct Config {
     pub label: Option<String>,
     /// RFC 1337 in TIME_WAIT, VLAN IDs in the flow key (`--rfc1337`, `--ignore-vlan`).
     pub track: TrackOptions,
+    /// The bound on connection state (`--memory-limit`, `--max-connections`).
+    pub budget: Budget,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
             timeline: TimelineSelect::None,
             label: None,
             track: TrackOptions::default(),
+            budget: Budget::default(),
         }
     }
 }
@@ -124,6 +128,9 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
     let mut frames = 0u64;
     let mut tracker =
         Tracker::new(config.timeline.clone(), config.time_wait_s).with_options(config.track);
+    if frame_hook.is_some() {
+        tracker = tracker.without_compact_syns();
+    }
     let mut done = Finished {
         kept: Vec::new(),
         count: 0,
@@ -131,7 +138,9 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         patterns: PatternAccumulator::default(),
         hook: finished,
         stopped: false,
+        evicted: 0,
     };
+    let mut candidates = Vec::new();
     let mut skipped: IndexMap<SkipReason, u64> = IndexMap::new();
     let mut tcp_segments = 0u64;
     let mut first_ts: Option<Timestamp> = None;
@@ -167,6 +176,9 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
                 for c in tracker.drain_finished() {
                     done.add(c, frame.ts_digits);
                 }
+                if config.budget.exceeded_by(done.held(&tracker)) {
+                    evict(&mut tracker, &mut done, &config.budget, &mut candidates);
+                }
             }
             Err(reason) => {
                 *skipped.entry(reason).or_default() += 1;
@@ -192,8 +204,24 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         }
     }
     let end = last_ts.unwrap_or_default();
-    for c in tracker.finish_boxed(end) {
-        done.add(c, capture.ts_digits);
+    let ts_digits = capture.ts_digits;
+    tracker.finish_each(end, |c, still_tracked| {
+        done.add(c, ts_digits);
+        let mut held = still_tracked;
+        held.connections += done.kept.len() as u64;
+        if config.budget.exceeded_by(held) {
+            evict_kept(&mut done, still_tracked, &config.budget, &mut candidates);
+        }
+    });
+    capture.evicted_connections = done.evicted;
+    if done.evicted > 0 {
+        capture.warnings.push(format!(
+            "{} connections evicted to stay within the memory bound ({}; {} bytes reckoned a connection, {} one that sent only a SYN): counted in the totals, TIME_WAIT and patterns, not reported one by one; raise the bound with --memory-limit or --max-connections",
+            done.evicted,
+            config.budget.describe(),
+            budget::CONNECTION_BYTES,
+            budget::FIRST_SYN_BYTES,
+        ));
     }
     let Finished {
         mut kept,
@@ -231,6 +259,8 @@ struct Finished<'h> {
     patterns: PatternAccumulator,
     hook: Option<FinishedHook<'h>>,
     stopped: bool,
+    /// Connections evicted to keep within the memory bound.
+    evicted: u64,
 }
 
 impl Finished<'_> {
@@ -247,4 +277,96 @@ impl Finished<'_> {
             None => self.kept.push(c),
         }
     }
+
+    /// A connection evicted to keep within the memory bound: counted, and seen by the
+    /// capture-wide reports, but not reported itself.
+    fn add_evicted(&mut self, c: Box<Connection>) {
+        self.count += 1;
+        self.evicted += 1;
+        self.time_wait.add(&c);
+        self.patterns.add(&c);
+    }
+
+    /// The connections held in memory: tracked, and finished but kept for the report.
+    fn held(&self, tracker: &Tracker) -> Held {
+        let mut held = tracker.held();
+        held.connections += self.kept.len() as u64;
+        held
+    }
+}
+
+/// Evict connections until the memory bound is relieved, in [`budget::eviction_rank`]
+/// order: half-open and closed connections first (finished ones waiting for the report are
+/// closed), the least recently seen first; then open ones.
+fn evict(
+    tracker: &mut Tracker,
+    done: &mut Finished,
+    budget: &Budget,
+    candidates: &mut Vec<Candidate<Option<FlowKey>>>,
+) {
+    candidates.clear();
+    tracker.eviction_candidates(candidates);
+    candidates.extend(done.kept.iter().map(|c| Candidate {
+        rank: 0,
+        last_seen: c.last_ts,
+        id: c.id,
+        at: None,
+    }));
+    candidates.sort_unstable();
+    let mut gone_kept: Vec<u32> = Vec::new();
+    for cand in candidates.drain(..) {
+        let mut held = done.held(tracker);
+        held.connections -= gone_kept.len() as u64;
+        if budget.relieved(held) {
+            break;
+        }
+        match cand.at {
+            Some(key) => {
+                if let Some(c) = tracker.evict(key) {
+                    done.add_evicted(c);
+                }
+            }
+            None => gone_kept.push(cand.id),
+        }
+    }
+    drop_kept(done, gone_kept);
+}
+
+/// Finished connections leave the list kept for the report; they were counted and seen by the
+/// capture-wide reports already.
+fn drop_kept(done: &mut Finished, mut gone: Vec<u32>) {
+    if !gone.is_empty() {
+        gone.sort_unstable();
+        done.evicted += gone.len() as u64;
+        done.kept.retain(|c| gone.binary_search(&c.id).is_err());
+    }
+}
+
+/// [`evict`] at the end of the capture, while the tracker hands over what it still holds
+/// (`still_tracked`): only finished connections can go, in the same order.
+fn evict_kept(
+    done: &mut Finished,
+    still_tracked: Held,
+    budget: &Budget,
+    candidates: &mut Vec<Candidate<Option<FlowKey>>>,
+) {
+    candidates.clear();
+    candidates.extend(done.kept.iter().map(|c| Candidate {
+        rank: 0,
+        last_seen: c.last_ts,
+        id: c.id,
+        at: None,
+    }));
+    candidates.sort_unstable();
+    let mut held = still_tracked;
+    held.connections += done.kept.len() as u64;
+    let mut gone = Vec::new();
+    for cand in candidates.drain(..) {
+        if budget.relieved(held) {
+            break;
+        }
+        held.connections -= 1;
+        gone.push(cand.id);
+    }
+    drop_kept(done, gone);
 }

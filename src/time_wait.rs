@@ -188,7 +188,16 @@ impl TimeWaitAccumulator {
     }
 
     /// The report for a capture from `start` to `end` with a `duration_s` TIME_WAIT.
-    pub fn report(self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
+    pub fn report(mut self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
+        // An evicted connection's TIME_WAIT was settled as running its course; one that would
+        // have outlasted the capture is held at its end.
+        for a in self.acc.values_mut() {
+            for (_, exit) in &mut a.intervals {
+                if exit.is_some_and(|x| x > end) {
+                    *exit = None;
+                }
+            }
+        }
         let by_host = hosts(&self.acc, duration_s, start, end);
         let mut by_endpoint: Vec<((u32, Side), EndpointTimeWait)> = self
             .acc
@@ -284,9 +293,19 @@ fn hosts(
         intervals: Vec<(Timestamp, Option<Timestamp>)>,
         toward: Vec<&'a (SocketAddr, u32)>,
     }
-    let mut by_ip: FastMap<IpAddr, H> = crate::fastmap::new();
+    // Only hosts with an endpoint that closed actively or entered TIME_WAIT are reported: sum
+    // over those alone (a flood's million sources are neither).
+    let mut by_ip: FastMap<IpAddr, Option<H>> = crate::fastmap::new();
     for (ep, a) in acc {
-        let h = by_ip.entry(ep.ip()).or_insert(H {
+        if a.entered > 0 || a.closed_actively > 0 {
+            by_ip.insert(ep.ip(), None);
+        }
+    }
+    for (ep, a) in acc {
+        let Some(slot) = by_ip.get_mut(&ep.ip()) else {
+            continue;
+        };
+        let h = slot.get_or_insert(H {
             first_seen: a.first_seen,
             ports: 0,
             server_roles: 0,
@@ -307,6 +326,7 @@ fn hosts(
     }
     let mut out: Vec<((u32, Side), HostTimeWait)> = by_ip
         .into_iter()
+        .filter_map(|(ip, h)| Some((ip, h?)))
         .filter(|(_, h)| h.entered > 0 || h.closed_actively > 0)
         .map(|(host, h)| {
             let (peak, peak_ts) = peak(&h.intervals);

@@ -136,6 +136,7 @@ impl<'a> Document<'a> {
                 "first_ts": a.first_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "duplicate_frames": a.capture.duplicate_frames,
+                "evicted_connections": a.capture.evicted_connections,
                 "warnings": a.capture.warnings,
                 "files": a.capture.files.iter().map(|f| json!({
                     "file": f.file,
