@@ -21,9 +21,6 @@ const KNOWN_MISMATCHES: &[(&str, &str, &str)] = &[
     // The sender's one tail loss probe sent new data (the initial window was out and nothing
     // was acknowledged for 2·SRTT): not a retransmission, and not recognised.
     ("reorder_receiver", "client", "tail_loss_probe"),
-    // The D-SACK for a FIN probe reached the server in TIME_WAIT: the kernel did not count it
-    // (TCPDSACKRecv 0), the capture shows it. Probably a kernel-counter blind spot, not a bug.
-    ("tw_rst_rfc1337_1", "server", "dsacked"),
 ];
 
 fn round2_dir() -> PathBuf {

@@ -19,6 +19,10 @@ pub struct Context {
     /// A gap filled sooner than this after it opened was reordered, not resent: a resent
     /// segment can only reach the capture a round trip after the loss was signalled back.
     pub reorder_window_ms: f64,
+    /// The peer is in TIME_WAIT. Linux keeps only a timewait mini-socket there
+    /// (`tcp_timewait_state_process`), which parses options for PAWS alone: SACK blocks reaching
+    /// it are never read, so a D-SACK it receives tells its sender nothing (no TCPDSACKRecv).
+    pub peer_in_time_wait: bool,
 }
 
 /// What a segment that carries sequence space already sent is.
@@ -57,6 +61,8 @@ pub struct Verdict {
     pub gap_before: Option<(SeqNumber, SeqNumber)>,
     /// Its first SACK block reports this many bytes received twice (RFC 2883).
     pub dsack_bytes: Option<i64>,
+    /// That D-SACK reaches a peer in TIME_WAIT, which does not read it ([`Context`]).
+    pub dsack_unread: bool,
     /// Its ACK covers this many bytes beyond anything the capture saw the peer send.
     pub acked_unseen_bytes: Option<i64>,
     /// The peer's window (bytes) that this segment's data fills exactly.
@@ -143,6 +149,7 @@ pub fn classify(
             if b0.right <= seg.ack || inside_next {
                 v.flags.dsack = true;
                 v.dsack_bytes = Some(b0.right.diff(b0.left));
+                v.dsack_unread = ctx.peer_in_time_wait;
             }
         }
         if let Some(peer_next) = p.next_seq

@@ -40,6 +40,7 @@ pub struct DirStats {
     /// D-SACK blocks it sent: data it received twice (RFC 2883).
     pub dsacks_sent: u32,
     /// Its retransmissions the peer reported receiving twice (D-SACK): spurious after all.
+    /// Only D-SACKs it could read: not those reaching it in TIME_WAIT (Linux's TCPDSACKRecv).
     pub dsacked_retransmissions: u32,
     pub resets: u32,
 }
@@ -123,12 +124,20 @@ pub fn apply(
 
     if let Some(bytes) = v.dsack_bytes {
         d.stats.dsacks_sent += 1;
-        p.stats.dsacked_retransmissions += 1;
-        log.push(EventKind::Dsack, || {
-            format!(
-                "D-SACK: received {bytes} bytes twice; the peer's retransmission of them was spurious"
-            )
-        });
+        if v.dsack_unread {
+            log.push(EventKind::Dsack, || {
+                format!(
+                    "D-SACK: received {bytes} bytes twice; the peer's retransmission of them was spurious, but the peer is in TIME_WAIT and reads no SACK blocks (Linux: timewait socket)"
+                )
+            });
+        } else {
+            p.stats.dsacked_retransmissions += 1;
+            log.push(EventKind::Dsack, || {
+                format!(
+                    "D-SACK: received {bytes} bytes twice; the peer's retransmission of them was spurious"
+                )
+            });
+        }
     }
     if let Some(bytes) = v.acked_unseen_bytes {
         d.stats.acked_unseen += 1;

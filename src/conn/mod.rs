@@ -387,6 +387,7 @@ impl Connection {
         Context {
             near_sender,
             reorder_window_ms,
+            peer_in_time_wait: self.ends[other(s)].state == State::TimeWait,
         }
     }
 
