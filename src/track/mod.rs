@@ -426,7 +426,8 @@ impl Tracker {
             self.vlan_alias.remove(&(a, b, reply));
         }
         for s in 0..2 {
-            if c.dirs[s].stats.tail_loss_probes > 0
+            let st = &c.dirs[s].stats;
+            if st.tail_loss_probes + st.new_data_probes > 0
                 && self.no_probe_senders.contains_key(&c.addrs[s].ip())
             {
                 c.probes_were_timeouts(s);
