@@ -139,6 +139,7 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         hook: finished,
         stopped: false,
         evicted: 0,
+        handed_early: 0,
     };
     let mut candidates = Vec::new();
     let mut skipped: IndexMap<SkipReason, u64> = IndexMap::new();
@@ -177,7 +178,13 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
                     done.add(c, frame.ts_digits);
                 }
                 if config.budget.exceeded_by(done.held(&tracker)) {
-                    evict(&mut tracker, &mut done, &config.budget, &mut candidates);
+                    evict(
+                        &mut tracker,
+                        &mut done,
+                        &config.budget,
+                        &mut candidates,
+                        frame.ts_digits,
+                    );
                 }
             }
             Err(reason) => {
@@ -223,6 +230,14 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
             budget::FIRST_SYN_BYTES,
         ));
     }
+    if done.handed_early > 0 {
+        capture.warnings.push(format!(
+            "{} closed connections were reported before their {:.0} s linger for late segments ended, to stay within the memory bound ({}): a later segment of one of them opens a new connection; raise the bound with --memory-limit or --max-connections",
+            done.handed_early,
+            config.time_wait_s.max(crate::track::MIN_LINGER_S),
+            config.budget.describe(),
+        ));
+    }
     let Finished {
         mut kept,
         count,
@@ -261,6 +276,8 @@ struct Finished<'h> {
     stopped: bool,
     /// Connections evicted to keep within the memory bound.
     evicted: u64,
+    /// Closed connections handed over before their linger ended, to keep within the bound.
+    handed_early: u64,
 }
 
 impl Finished<'_> {
@@ -297,13 +314,17 @@ impl Finished<'_> {
 
 /// Evict connections until the memory bound is relieved, in [`budget::eviction_rank`]
 /// order: half-open and closed connections first (finished ones waiting for the report are
-/// closed), the least recently seen first; then open ones.
+/// closed), the least recently seen first; then open ones. When connections are streamed to a
+/// hook, a closed connection lingering for late segments is handed over early instead, to be
+/// reported as usual.
 fn evict(
     tracker: &mut Tracker,
     done: &mut Finished,
     budget: &Budget,
     candidates: &mut Vec<Candidate<Option<FlowKey>>>,
+    ts_digits: u8,
 ) {
+    let streamed = done.hook.is_some();
     candidates.clear();
     tracker.eviction_candidates(candidates);
     candidates.extend(done.kept.iter().map(|c| Candidate {
@@ -321,11 +342,15 @@ fn evict(
             break;
         }
         match cand.at {
-            Some(key) => {
-                if let Some(c) = tracker.evict(key) {
-                    done.add_evicted(c);
+            Some(key) => match tracker.evict(key, streamed) {
+                Some(c) => done.add_evicted(c),
+                None => {
+                    done.handed_early += 1;
+                    for c in tracker.drain_finished() {
+                        done.add(c, ts_digits);
+                    }
                 }
-            }
+            },
             None => gone_kept.push(cand.id),
         }
     }

@@ -338,3 +338,50 @@ fn a_bound_that_is_not_a_size_is_one_clear_error() {
         );
     }
 }
+
+#[test]
+fn streamed_closed_connections_are_handed_over_early_not_dropped() {
+    // 300 complete connections within a second: each lingers 60 s for late segments after it
+    // closes, so all 300 would be held at once.
+    let mut v = Vec::new();
+    for i in 0..300u64 {
+        complete(addr(&format!("10.0.1.1:{}", 20000 + i)), i * 3 * MS, &mut v);
+    }
+    v.sort_by_key(|(t, _)| *t);
+    let file = TempPath::with_bytes("closed-early.pcap", &pcap(&v));
+    let mut ids = Vec::new();
+    let mut hook = |c: &Connection, _: u8| {
+        ids.push(c.id);
+        ControlFlow::Continue(())
+    };
+    let config = Config {
+        budget: bounded(50),
+        ..Config::default()
+    };
+    let hooks = Hooks {
+        finished: Some(&mut hook),
+        ..Hooks::default()
+    };
+    let a = audit_with(&Input::Path(file.path().to_path_buf()), &config, hooks).expect("read");
+    assert_eq!(a.capture.evicted_connections, 0);
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=300).collect::<Vec<u32>>(),
+        "every connection reported"
+    );
+    let w: Vec<&String> = a
+        .capture
+        .warnings
+        .iter()
+        .filter(|w| w.contains("linger"))
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", a.capture.warnings);
+    // Kept for a report instead, the same connections past the bound are dropped and counted.
+    let b = run(&pcap(&v), "closed-kept.pcap", bounded(50));
+    assert!(b.connections.len() <= 50);
+    assert_eq!(
+        b.capture.evicted_connections + b.connections.len() as u64,
+        300
+    );
+}

@@ -337,12 +337,18 @@ impl Tracker {
         }));
     }
 
-    /// Stop tracking the connection of `key` to keep within the memory bound: it is settled
-    /// as though its TIME_WAIT, if any, ran its course, and handed back to be counted in the
-    /// capture-wide reports, not reported itself. Its next segment opens a new connection.
-    pub fn evict(&mut self, key: FlowKey) -> Option<Box<Connection>> {
+    /// Stop tracking the connection of `key` to keep within the memory bound. It is settled
+    /// as though its TIME_WAIT, if any, ran its course; its next segment opens a new
+    /// connection. A closed connection lingering for late segments is, with `hand_over`,
+    /// retired early ([`Tracker::drain_finished`] has it, to be reported as usual); any other
+    /// is handed back to be counted in the capture-wide reports, not reported itself.
+    pub fn evict(&mut self, key: FlowKey, hand_over: bool) -> Option<Box<Connection>> {
         let slot = self.live.remove(&key)?;
         let c = self.built(key, slot);
+        if hand_over && is_closed(&c) {
+            self.retire(c, Timestamp::MAX);
+            return None;
+        }
         Some(self.settle(c, Timestamp::MAX))
     }
 
