@@ -319,6 +319,12 @@ fn the_json_counts_evictions_and_stderr_warns_once() {
     let o = cli(&["--format", "jsonl", "--max-connections", "300", path]);
     let lines = String::from_utf8_lossy(&o.stdout).lines().count() as u64;
     assert!(lines <= 300 && lines > 0, "{lines}");
+    // The flood spans connections, most of them not reported: stderr names it.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("pattern syn_flood: 2000 half-open connections to 10.9.0.1:80"),
+        "{stderr}"
+    );
     // Without a bound: none.
     let o = cli(&["--format", "json", path]);
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
