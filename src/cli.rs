@@ -129,6 +129,10 @@ pub struct Opts {
     #[arg(long = "memory-limit", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     pub memory_limit: u64,
 
+    /// Threads: above 1, the capture is read and decoded on a thread of its own beside the analysis (the output is the same). Default: the cores, at most 8; `1` for one thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
     /// Hold at most N connections at once (tracked, or finished and waiting for the report); past it, evict as for `--memory-limit`.
     #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
@@ -449,6 +453,10 @@ impl Cli {
                 budget: Budget {
                     memory_bytes: opts.memory_limit,
                     max_connections: opts.max_connections,
+                },
+                threads: match opts.threads {
+                    Some(n) => usize::from(n),
+                    None => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
                 },
             },
             selection: Selection {
