@@ -176,6 +176,17 @@ impl Finished<'_> {
         self.patterns.add(&c);
     }
 
+    /// The finished connections kept for the report, as candidates for eviction: closed, so
+    /// in the first rank.
+    fn kept_candidates(&self, out: &mut Vec<Candidate<Option<FlowKey>>>) {
+        out.extend(self.kept.iter().map(|c| Candidate {
+            rank: 0,
+            last_seen: c.last_ts,
+            id: c.id,
+            at: None,
+        }));
+    }
+
     /// The connections held in memory: tracked, and finished but kept for the report.
     fn held(&self, tracker: &Tracker) -> Held {
         let mut held = tracker.held();
@@ -199,12 +210,7 @@ fn evict(
     let streamed = done.hook.is_some();
     candidates.clear();
     tracker.eviction_candidates(candidates);
-    candidates.extend(done.kept.iter().map(|c| Candidate {
-        rank: 0,
-        last_seen: c.last_ts,
-        id: c.id,
-        at: None,
-    }));
+    done.kept_candidates(candidates);
     candidates.sort_unstable();
     let mut gone_kept: Vec<u32> = Vec::new();
     for cand in candidates.drain(..) {
@@ -248,12 +254,7 @@ fn evict_kept(
     candidates: &mut Vec<Candidate<Option<FlowKey>>>,
 ) {
     candidates.clear();
-    candidates.extend(done.kept.iter().map(|c| Candidate {
-        rank: 0,
-        last_seen: c.last_ts,
-        id: c.id,
-        at: None,
-    }));
+    done.kept_candidates(candidates);
     candidates.sort_unstable();
     let mut held = still_tracked;
     held.connections += done.kept.len() as u64;
