@@ -16,37 +16,11 @@ pub mod tsg;
 /// Which end of the connection: the summary's own type.
 pub use crate::conn::summary::Role;
 
-/// A segment class the time-sequence graph marks, one per SVG `class` value.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum MarkKind {
-    Fast,
-    Rto,
-    AfterRto,
-    Tlp,
-    Spurious,
-    Ooo,
-    DupAck,
-    ZeroWindow,
-    Zwp,
-    KeepAlive,
-    WindowFull,
-}
+/// The kinds of marks and their sets are the sketch's (what it records); how each is drawn and
+/// named is here.
+pub use crate::conn::sketch::{MarkKind, Marks};
 
 impl MarkKind {
-    pub const ALL: [MarkKind; 11] = [
-        MarkKind::Fast,
-        MarkKind::Rto,
-        MarkKind::AfterRto,
-        MarkKind::Tlp,
-        MarkKind::Spurious,
-        MarkKind::Ooo,
-        MarkKind::DupAck,
-        MarkKind::ZeroWindow,
-        MarkKind::Zwp,
-        MarkKind::KeepAlive,
-        MarkKind::WindowFull,
-    ];
-
     /// The SVG `class` of its marks.
     pub fn class(self) -> &'static str {
         match self {
@@ -102,32 +76,6 @@ impl MarkKind {
     /// segment says of the peer's data (its ACK and window) sit on the ACK line.
     pub fn about_ack(self) -> bool {
         matches!(self, MarkKind::DupAck | MarkKind::ZeroWindow)
-    }
-
-    fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-}
-
-/// A set of [`MarkKind`]s, one bit each (no allocation per segment).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct Marks(pub u16);
-
-impl Marks {
-    pub fn insert(&mut self, k: MarkKind) {
-        self.0 |= k.bit();
-    }
-
-    pub fn contains(self, k: MarkKind) -> bool {
-        self.0 & k.bit() != 0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = MarkKind> {
-        MarkKind::ALL.into_iter().filter(move |k| self.contains(*k))
     }
 }
 

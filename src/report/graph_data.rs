@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
 
+use crate::analysis::SegClass;
 use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator, RttSampler};
-use crate::analysis::{RetransKind, SegClass};
 use crate::audit::Audit;
 use crate::capture::{CaptureError, Input, read_captures};
 use crate::conn::fsm::State;
 use crate::conn::{Connection, Side, other};
 use crate::decode::decode;
 use crate::plot::{
-    ConnGraph, HeldSeries, MarkKind, Marks, Role, RttPoint, SegPoint, StateMark, TimeWaitData,
+    ConnGraph, HeldSeries, Marks, Role, RttPoint, SegPoint, StateMark, TimeWaitData,
 };
 use crate::seq::SeqNumber;
 use crate::time::Timestamp;
@@ -63,34 +63,6 @@ fn role(c: &Connection, side: Side) -> Role {
     }
 }
 
-fn marks_of(class: SegClass, zero_window: bool, window_full: bool) -> Marks {
-    let mut m = Marks::default();
-    match class {
-        SegClass::Retransmission(k) => m.insert(match k {
-            RetransKind::Fast => MarkKind::Fast,
-            RetransKind::Rto => MarkKind::Rto,
-            RetransKind::AfterRto => MarkKind::AfterRto,
-            RetransKind::TailLossProbe => MarkKind::Tlp,
-            RetransKind::Spurious => MarkKind::Spurious,
-        }),
-        SegClass::OutOfOrder => m.insert(MarkKind::Ooo),
-        SegClass::DupAck(_) => m.insert(MarkKind::DupAck),
-        SegClass::ZeroWindowProbe => m.insert(MarkKind::Zwp),
-        SegClass::KeepAlive => m.insert(MarkKind::KeepAlive),
-        SegClass::Normal
-        | SegClass::WindowUpdate
-        | SegClass::KeepAliveAck
-        | SegClass::ZeroWindowProbeAck => {}
-    }
-    if zero_window {
-        m.insert(MarkKind::ZeroWindow);
-    }
-    if window_full {
-        m.insert(MarkKind::WindowFull);
-    }
-    m
-}
-
 /// The pictures' view of a connection whose timeline was recorded; `None` without one.
 pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
     let timeline = c.timeline.as_ref()?;
@@ -125,7 +97,7 @@ pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
             ack,
             window: e.window,
             flags: e.flags.0,
-            marks: marks_of(e.class, e.seg_flags.zero_window, e.seg_flags.window_full),
+            marks: Marks::of(e.class, e.seg_flags),
             class_label: e.class.label(),
             sack,
             sack_count: blocks.len().min(4) as u8,

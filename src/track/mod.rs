@@ -16,6 +16,7 @@ use crate::fastmap::{self, FastMap};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::fsm::State;
+use crate::conn::sketch::Sketch;
 use crate::conn::{Connection, EventKind, Reuse, RoleRule, other};
 use crate::decode::segment::Segment;
 use crate::time::Timestamp;
@@ -40,6 +41,29 @@ impl TimelineSelect {
             TimelineSelect::None => false,
             TimelineSelect::All => true,
             TimelineSelect::Ids(ids) => ids.contains(&id),
+        }
+    }
+}
+
+/// Which connections keep a sketch (what the pictures need, [`crate::conn::sketch`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SketchSelect {
+    #[default]
+    None,
+    All,
+    Ids(Vec<u32>),
+    /// Every connection while it is open; once finished, only the `n` that would be drawn by
+    /// default (most anomalies first) keep theirs. The tracker sketches them all; the audit
+    /// (`audit::Config::sketches`) drops the rest.
+    MostAnomalous(usize),
+}
+
+impl SketchSelect {
+    fn wants(&self, id: u32) -> bool {
+        match self {
+            SketchSelect::None => false,
+            SketchSelect::All | SketchSelect::MostAnomalous(_) => true,
+            SketchSelect::Ids(ids) => ids.contains(&id),
         }
     }
 }
@@ -87,6 +111,7 @@ pub struct Tracker {
     /// The previous segment's timestamp.
     last_ts: Option<Timestamp>,
     timeline: TimelineSelect,
+    sketches: SketchSelect,
     time_wait_s: f64,
     /// Hosts whose timer resends double from the first one: they send no tail loss probes, so
     /// a lone resend of theirs read as a probe was a timeout (settled when it is retired).
@@ -120,6 +145,7 @@ impl Tracker {
             next_id: 1,
             last_ts: None,
             timeline,
+            sketches: SketchSelect::None,
             time_wait_s,
             no_probe_senders: fastmap::new(),
             options: TrackOptions::default(),
@@ -131,6 +157,12 @@ impl Tracker {
     /// The same tracker with `options` (RFC 1337, VLAN IDs in the flow key).
     pub fn with_options(mut self, options: TrackOptions) -> Tracker {
         self.options = options;
+        self
+    }
+
+    /// The same tracker, keeping the sketches of `sketches`.
+    pub fn with_sketches(mut self, sketches: SketchSelect) -> Tracker {
+        self.sketches = sketches;
         self
     }
 
@@ -287,6 +319,9 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         let mut conn = Connection::new(id, seg, ts, frame, self.timeline.wants(id));
+        if self.sketches.wants(id) {
+            conn.sketch = Some(Box::new(Sketch::new(ts)));
+        }
         conn.rfc1337 = self.options.rfc1337;
         conn.vlan = key.2;
         if !self.options.ignore_vlan {
