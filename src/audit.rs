@@ -15,13 +15,15 @@ use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::{ClockWatch, Timestamp};
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
-use crate::track::{TimelineSelect, TrackOptions, Tracker};
+use crate::track::{SketchSelect, TimelineSelect, TrackOptions, Tracker};
 
 /// What the core needs to know; built from the command line by the binary.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub time_wait_s: f64,
     pub timeline: TimelineSelect,
+    /// Which connections keep the pictures' sketch.
+    pub sketches: SketchSelect,
     /// `--label`: stamped on every connection and TIME_WAIT record of the reports.
     pub label: Option<String>,
     /// RFC 1337 in TIME_WAIT, VLAN IDs in the flow key (`--rfc1337`, `--ignore-vlan`).
@@ -33,6 +35,7 @@ impl Default for Config {
         Config {
             time_wait_s: 60.0,
             timeline: TimelineSelect::None,
+            sketches: SketchSelect::None,
             label: None,
             track: TrackOptions::default(),
         }
@@ -122,8 +125,9 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         frame: mut frame_hook,
     } = hooks;
     let mut frames = 0u64;
-    let mut tracker =
-        Tracker::new(config.timeline.clone(), config.time_wait_s).with_options(config.track);
+    let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s)
+        .with_options(config.track)
+        .with_sketches(config.sketches.clone());
     let mut done = Finished {
         kept: Vec::new(),
         count: 0,

@@ -20,6 +20,7 @@ use tcpflow_audit::capture::{Frame, Input};
 use tcpflow_audit::conn::Connection;
 use tcpflow_audit::report::parquet::ParquetReport;
 use tcpflow_audit::report::{self, Report, html, json};
+use tcpflow_audit::track::SketchSelect;
 
 fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
@@ -47,11 +48,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The page's drawing pass reads the capture again: standard input is kept in a file.
+    // The page's drawing pass reads the capture again for connections not chosen by --conn:
+    // standard input is kept in a file.
     let stdin_given = plan.inputs.contains(&Input::Stdin);
     let _spool = if plan.format == Format::Html
         && plan.plot.is_none()
-        && plan.selection.ids.is_empty()
+        && plan.config.sketches == SketchSelect::None
         && stdin_given
     {
         match html::spool_stdin() {
@@ -393,7 +395,8 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
         }),
         Format::Html => None,
     };
-    // The HTML report reads the capture a second time for the connections it draws.
+    // The HTML report reads the capture a second time for connections it draws that kept no
+    // sketch (those of --top).
     let html = html::Html {
         inputs: &plan.inputs,
         time_wait_s: plan.config.time_wait_s,

@@ -101,9 +101,17 @@ pub struct SegPoint {
     pub marks: Marks,
     /// The class as the timeline prints it ("" for an ordinary segment).
     pub class_label: &'static str,
-    /// SACK blocks `[left, right)` in the peer's relative sequence space.
-    pub sack: [(i64, i64); 4],
-    pub sack_count: u8,
+}
+
+/// An anomaly mark: a segment, the kinds drawn for it, and for a run of duplicate ACKs (drawn
+/// once, at its first) how many and the last one's frame.
+#[derive(Clone, Copy, Debug)]
+pub struct MarkPoint {
+    pub seg: SegPoint,
+    pub kinds: Marks,
+    /// The duplicate ACKs the `dupack` mark stands for (0 when it has none).
+    pub dup_acks: u32,
+    pub last_frame: u64,
 }
 
 /// A state an endpoint entered, for the ladder.
@@ -117,15 +125,26 @@ pub struct StateMark {
     pub inferred: bool,
 }
 
-/// One RTT sample (Karn's rule) with the RFC 6298 estimator after it.
-#[derive(Clone, Copy, Debug)]
-pub struct RttPoint {
-    pub t: f64,
-    /// The side whose data the sample measures.
-    pub data_from: Role,
-    pub rtt_ms: f64,
-    pub srtt_ms: f64,
-    pub rto_ms: f64,
+/// One side's lines over time, thinned (each time slot keeps its extremes): times in seconds
+/// since the connection's first segment, sequence numbers relative.
+#[derive(Clone, Debug, Default)]
+pub struct SideLines {
+    /// Its data segments without a mark: `(t, seq, seq + seg_len)`.
+    pub bars: Vec<(f64, f64, f64)>,
+    /// Its ACK numbers (in the peer's sequence space), and ACK + window (the receive-window
+    /// limit): `(t, value)`, in time order.
+    pub acks: Vec<(f64, f64)>,
+    pub windows: Vec<(f64, f64)>,
+    /// Its SACK blocks `(t, left, right)` in the peer's space.
+    pub sacks: Vec<(f64, f64, f64)>,
+    /// `(t, payload bytes it sent, bytes of its data the peer newly acknowledged)`.
+    pub traffic: Vec<(f64, u64, u64)>,
+    /// RTT samples of its data (Karn's rule) with the RFC 6298 SRTT and the RTO after each:
+    /// `(t, ms)`, and how many samples there were.
+    pub rtt: Vec<(f64, f64)>,
+    pub srtt: Vec<(f64, f64)>,
+    pub rto: Vec<(f64, f64)>,
+    pub rtt_samples: u64,
 }
 
 /// What the pictures of one connection need.
@@ -137,12 +156,19 @@ pub struct ConnGraph {
     /// Epoch seconds of the connection's first segment, with the capture's digits.
     pub start: String,
     pub duration_s: f64,
-    pub segments: Vec<SegPoint>,
+    /// Segments of the connection.
+    pub segment_count: u64,
+    /// The lines of the client's segments, then the server's (index: `Role as usize`).
+    pub lines: [SideLines; 2],
+    /// Every anomaly, in capture order.
+    pub marks: Vec<MarkPoint>,
+    /// Segments the ladder may show, with their position in the connection (0 = first): all of
+    /// them for a connection of a few thousand, else its start, its close and its last.
+    pub rows: Vec<(u64, SegPoint)>,
     /// The side that sent more payload: the time-sequence graph shows its sequence space.
     pub data_from: Role,
     pub initial_states: [(Role, &'static str); 2],
     pub states: Vec<StateMark>,
-    pub rtt: Vec<RttPoint>,
     /// The floor the plotted RTO uses (Linux's TCP_RTO_MIN) and RFC 6298's.
     pub rto_floor_ms: f64,
     pub rfc_rto_floor_ms: f64,
@@ -184,16 +210,28 @@ impl SegPoint {
 }
 
 impl ConnGraph {
-    /// How many marks of `kind` the connection has (what the time-sequence graph draws).
-    pub fn mark_count(&self, kind: MarkKind) -> usize {
-        self.segments
+    /// The segments the marks of `kind` stand for: the JSON report's count of them.
+    pub fn mark_count(&self, kind: MarkKind) -> u64 {
+        self.marks
             .iter()
-            .filter(|s| s.marks.contains(kind))
-            .count()
+            .filter(|m| m.kinds.contains(kind))
+            .map(|m| {
+                if kind == MarkKind::DupAck {
+                    u64::from(m.dup_acks)
+                } else {
+                    1
+                }
+            })
+            .sum()
     }
 
-    pub fn anomaly_marks(&self) -> usize {
-        self.segments.iter().map(|s| s.marks.iter().count()).sum()
+    /// The elements drawn for `kind` (a run of duplicate ACKs is one).
+    pub fn marks_drawn(&self, kind: MarkKind) -> usize {
+        self.marks.iter().filter(|m| m.kinds.contains(kind)).count()
+    }
+
+    pub fn side(&self, r: Role) -> &SideLines {
+        &self.lines[r as usize]
     }
 }
 
