@@ -1,6 +1,7 @@
 //! The whole analysis in one streaming pass: read → decode → track → analyse, then the
 //! capture-wide reports (TIME_WAIT, patterns).
 
+use std::cmp::Reverse;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -9,6 +10,7 @@ use indexmap::IndexMap;
 
 use crate::capture::{CaptureError, CaptureInfo, Frame, Input, read_captures_counting};
 use crate::conn::Connection;
+use crate::conn::sketch::draw_rank;
 use crate::decode::segment::Segment;
 use crate::decode::{SkipReason, decode_ip_of};
 use crate::dedup::Dedup;
@@ -104,6 +106,9 @@ pub struct Hooks<'a> {
     pub bytes_read: Option<Arc<AtomicU64>>,
     /// Called with every frame (for `--write-pcap`); returning `Break` stops the reading.
     pub frame: Option<FrameHook<'a>>,
+    /// With [`SketchSelect::MostAnomalous`]: the connections the report may draw (its
+    /// selection); the others' sketches are dropped as they finish. Without it, any.
+    pub drawable: Option<&'a dyn Fn(&Connection) -> bool>,
 }
 
 pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
@@ -123,12 +128,21 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         finished,
         bytes_read,
         frame: mut frame_hook,
+        drawable,
     } = hooks;
     let mut frames = 0u64;
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s)
         .with_options(config.track)
         .with_sketches(config.sketches.clone());
     let mut done = Finished {
+        drawn: Drawn {
+            n: match config.sketches {
+                SketchSelect::MostAnomalous(n) => Some(n),
+                _ => None,
+            },
+            drawable,
+            best: Vec::new(),
+        },
         kept: Vec::new(),
         count: 0,
         time_wait: TimeWaitAccumulator::default(),
@@ -235,10 +249,50 @@ struct Finished<'h> {
     patterns: PatternAccumulator,
     hook: Option<FinishedHook<'h>>,
     stopped: bool,
+    drawn: Drawn<'h>,
+}
+
+/// The finished connections that keep their sketch under [`SketchSelect::MostAnomalous`]: a
+/// finished connection's anomalies are final, so one that is not among the `n` first of those
+/// finished so far (drawable ones, in the order the report draws them) never will be.
+struct Drawn<'h> {
+    n: Option<usize>,
+    drawable: Option<&'h dyn Fn(&Connection) -> bool>,
+    /// The first `n` so far, best first: their rank and their index in `Finished::kept`.
+    best: Vec<((Reverse<usize>, u32), usize)>,
+}
+
+impl Drawn<'_> {
+    /// Keep the sketch of `c` (to be `kept[at]`) if it ranks among the first `n`, dropping the
+    /// sketch of the one it pushes out.
+    fn rank(&mut self, c: &mut Connection, at: usize, kept: &mut [Box<Connection>]) {
+        let Some(n) = self.n else {
+            return;
+        };
+        if c.sketch.is_none() {
+            return;
+        }
+        if !self.drawable.is_none_or(|d| d(c)) {
+            c.sketch = None;
+            return;
+        }
+        let key = draw_rank(c);
+        let pos = self.best.partition_point(|(k, _)| *k < key);
+        if pos >= n {
+            c.sketch = None;
+            return;
+        }
+        self.best.insert(pos, (key, at));
+        if self.best.len() > n
+            && let Some((_, out)) = self.best.pop()
+        {
+            kept[out].sketch = None;
+        }
+    }
 }
 
 impl Finished<'_> {
-    fn add(&mut self, c: Box<Connection>, ts_digits: u8) {
+    fn add(&mut self, mut c: Box<Connection>, ts_digits: u8) {
         self.count += 1;
         self.time_wait.add(&c);
         self.patterns.add(&c);
@@ -248,7 +302,10 @@ impl Finished<'_> {
                     self.stopped = hook(&c, ts_digits).is_break();
                 }
             }
-            None => self.kept.push(c),
+            None => {
+                self.drawn.rank(&mut c, self.kept.len(), &mut self.kept);
+                self.kept.push(c);
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use clap_complete::Shell;
 use tcpflow_audit::audit::Config;
 use tcpflow_audit::capture::Input;
 use tcpflow_audit::plot::PlotKind;
+use tcpflow_audit::report::html::DRAWN_BY_DEFAULT;
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey, parse_net};
 use tcpflow_audit::track::{SketchSelect, TimelineSelect, TrackOptions};
@@ -425,11 +426,13 @@ impl Cli {
         } else {
             TimelineSelect::None
         };
-        // The page draws the connections of --conn, their sketches kept while reading; else
-        // the most anomalous, which a second pass records.
-        let sketches = match (opts.format, opts.conns.is_empty()) {
+        // The page draws the connections of --conn, else the most anomalous: their sketches are
+        // kept while reading, except under --top, which chooses them only at the end (a second
+        // pass records those).
+        let sketches = match (opts.format, opts.conns.is_empty(), opts.top) {
             _ if time_wait_only => SketchSelect::None,
-            (Format::Html, false) => SketchSelect::Ids(opts.conns.clone()),
+            (Format::Html, false, _) => SketchSelect::Ids(opts.conns.clone()),
+            (Format::Html, true, None) => SketchSelect::MostAnomalous(DRAWN_BY_DEFAULT),
             _ => SketchSelect::None,
         };
         Ok(Plan {

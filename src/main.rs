@@ -48,8 +48,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The page's drawing pass reads the capture again for connections not chosen by --conn:
-    // standard input is kept in a file.
+    // Connections chosen by --top are known only at the end: the page's drawing pass reads
+    // the capture again for them, so standard input is kept in a file.
     let stdin_given = plan.inputs.contains(&Input::Stdin);
     let _spool = if plan.format == Format::Html
         && plan.plot.is_none()
@@ -163,6 +163,7 @@ fn main() -> ExitCode {
                 }
             }
         };
+        let drawable = |c: &Connection| plan.selection.matches(c);
         let hooks = Hooks {
             progress: show.then_some(&mut progress as &mut dyn FnMut(u64)),
             finished: streaming
@@ -171,6 +172,7 @@ fn main() -> ExitCode {
             frame: plan.write_pcap.is_some().then_some(
                 &mut on_frame as &mut dyn FnMut(&Frame, Option<&Connection>) -> ControlFlow<()>,
             ),
+            drawable: Some(&drawable),
         };
         let result = audit_files(&plan.inputs, &plan.config, hooks);
         if let Some(b) = bar {

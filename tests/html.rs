@@ -1,7 +1,8 @@
 //! The pictures, checked as documents: every mark of a segment class in the time-sequence graph
 //! against the JSON count of its connection on every kernel trace and on a crafted connection
 //! long enough to be thinned, the ladder's states beside the right endpoint, the standalone SVGs
-//! of `plot`, and a page that fetches nothing.
+//! of `plot`, the second drawing pass of `--top` against the first, and a page that fetches
+//! nothing.
 
 mod common;
 
@@ -428,6 +429,32 @@ fn standard_input_is_drawn_like_the_file() {
 }
 
 #[test]
+fn standard_input_is_kept_for_the_second_pass_of_top() {
+    let t = fixture("bulk_loss5_client.pcap.gz");
+    let data = std::fs::read(&t).expect("read");
+    let args = ["--format", "html", "--top", "5", "-"];
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&data)
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0));
+    let from_stdin = String::from_utf8(o.stdout).expect("utf-8");
+    let from_file = ok_stdout(&["--format", "html", t.to_str().expect("path")]);
+    let graphs = svgs(&from_stdin, "tsg");
+    assert_eq!(graphs.len(), 1);
+    assert_eq!(graphs, svgs(&from_file, "tsg"));
+}
+
+#[test]
 fn bad_input_is_refused_without_a_panic() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let junk = dir.join("html-junk.pcap");
@@ -615,4 +642,111 @@ fn a_connection_too_long_to_keep_is_thinned_but_keeps_every_mark() {
         html.len(),
         longer.len()
     );
+}
+
+#[test]
+fn connections_chosen_by_top_are_drawn_by_a_second_pass_as_by_the_first() {
+    for name in ["bulk_loss20_client.pcap.gz", "tw_reuse_client.pcap.gz"] {
+        let t = fixture(name);
+        let t = t.to_str().expect("path");
+        let first = ok_stdout(&["--format", "html", t]);
+        // Every connection is among the top 100000 by packets: the same ones are drawn, from
+        // sketches a second reading of the capture recorded.
+        let second = ok_stdout(&[
+            "--format", "html", "--top", "100000", "--top-by", "packets", t,
+        ]);
+        for kind in ["tsg", "ladder", "rtt", "throughput"] {
+            let (a, b) = (svgs(&first, kind), svgs(&second, kind));
+            assert!(!a.is_empty(), "{name}: {kind}");
+            assert_eq!(a, b, "{name}: {kind}");
+        }
+    }
+}
+
+/// Connections one after another (each retired before the next starts), connection `i`
+/// resending its data `resends[i]` times.
+fn resending_connections(resends: &[u32]) -> Vec<u8> {
+    let mut pcap = Pcap::new(common::Endian::Little, false, 1);
+    let server: SocketAddr = "10.0.0.2:80".parse().expect("addr");
+    for (i, &k) in resends.iter().enumerate() {
+        let client = SocketAddr::new("10.0.0.1".parse().expect("ip"), 40000 + i as u16);
+        let t0 = 1_700_000_000_000_000_000 + i as u64 * 100_000_000_000;
+        let mut us = 0u64;
+        let mut send = |gap_us: u64, mut p: Tcp| {
+            us += gap_us;
+            p.options.extend([1, 1, 8, 10]);
+            p.options.extend((us as u32).to_be_bytes());
+            p.options.extend([0; 4]);
+            pcap.packet(t0 + us * 1000, &p.frame(Link::Ethernet));
+        };
+        let (c, s) = (1000u32, 9000u32);
+        send(0, Tcp::new(client, server, SYN).seq(c));
+        send(1000, Tcp::new(server, client, SYN | ACK).seq(s).ack(c + 1));
+        send(1000, Tcp::new(client, server, ACK).seq(c + 1).ack(s + 1));
+        let data = Tcp::new(client, server, ACK)
+            .seq(c + 1)
+            .ack(s + 1)
+            .payload(100);
+        send(100, data.clone());
+        for _ in 0..k {
+            send(300_000, data.clone());
+        }
+        send(1000, Tcp::new(server, client, ACK).seq(s + 1).ack(c + 101));
+        send(
+            1000,
+            Tcp::new(client, server, FIN | ACK).seq(c + 101).ack(s + 1),
+        );
+        send(
+            1000,
+            Tcp::new(server, client, FIN | ACK).seq(s + 1).ack(c + 102),
+        );
+        send(1000, Tcp::new(client, server, ACK).seq(c + 102).ack(s + 2));
+    }
+    pcap.into_bytes()
+}
+
+#[test]
+fn the_reading_keeps_the_sketches_of_the_connections_drawn_by_default() {
+    use tcpflow_audit::audit::{Config, Hooks, audit_with};
+    use tcpflow_audit::capture::Input;
+    use tcpflow_audit::conn::Connection;
+    use tcpflow_audit::report::graph_data::most_anomalous;
+    use tcpflow_audit::track::SketchSelect;
+
+    let resends = [3, 0, 5, 1, 4, 2, 6, 0, 2, 5, 1, 3, 4];
+    let input = Input::Bytes(std::sync::Arc::from(resending_connections(&resends)));
+    let config = Config {
+        sketches: SketchSelect::MostAnomalous(4),
+        ..Config::default()
+    };
+    let even = |c: &Connection| c.id.is_multiple_of(2);
+    for drawable in [None, Some(&even as &dyn Fn(&Connection) -> bool)] {
+        let hooks = Hooks {
+            drawable,
+            ..Hooks::default()
+        };
+        let a = audit_with(&input, &config, hooks).expect("audit");
+        assert_eq!(a.connections.len(), resends.len());
+        let counts: Vec<usize> = a
+            .connections
+            .iter()
+            .map(|c| c.events.anomaly_count())
+            .collect();
+        assert!(counts.windows(2).any(|w| w[0] != w[1]), "{counts:?}");
+        let candidates: Vec<&Connection> = a
+            .connections
+            .iter()
+            .map(|c| &**c)
+            .filter(|c| drawable.is_none_or(|d| d(c)))
+            .collect();
+        let mut want = most_anomalous(&candidates, 4);
+        want.sort_unstable();
+        let kept: Vec<u32> = a
+            .connections
+            .iter()
+            .filter(|c| c.sketch.is_some())
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(kept, want, "anomalies {counts:?}");
+    }
 }
