@@ -24,6 +24,8 @@ use crate::time::Timestamp;
 
 /// Segments kept one row each before a connection's rows are folded into slots.
 pub const ROWS: usize = 4096;
+/// Up to this many rows, their vector grows four at a time.
+const SMALL_ROWS: usize = 64;
 /// Slots per series at most.
 pub const SLOTS: usize = 4096;
 /// Rows of the ladder's start kept once folded: a ladder draws a connection of up to this many
@@ -298,17 +300,43 @@ impl Merge for Bars {
     }
 }
 
-/// Bytes over a slot: payload sent, and the side's data newly acknowledged by the peer.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Traffic {
-    pub sent: u64,
-    pub acked: u64,
+fn merge_option<T: Merge>(a: &mut Option<T>, b: &Option<T>) {
+    match (a.as_mut(), b) {
+        (Some(x), Some(y)) => x.merge(y),
+        (None, Some(_)) => *a = *b,
+        (_, None) => {}
+    }
 }
 
-impl Merge for Traffic {
-    fn merge(&mut self, o: &Traffic) {
-        self.sent += o.sent;
-        self.acked += o.acked;
+/// What a slot keeps of one side's segments that occupy sequence space: the bars of those
+/// without a mark (a marked one is drawn from its mark), and the payload bytes of all.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sent {
+    pub bars: Option<Bars>,
+    pub bytes: u64,
+}
+
+impl Merge for Sent {
+    fn merge(&mut self, o: &Sent) {
+        merge_option(&mut self.bars, &o.bars);
+        self.bytes += o.bytes;
+    }
+}
+
+/// What a slot keeps of one side's ACKs: the ACK line, the receive-window limit (ACK +
+/// window; a RST advertises none), and the bytes of the peer's data newly acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Acked {
+    pub ack: Line,
+    pub window: Option<Line>,
+    pub bytes: u64,
+}
+
+impl Merge for Acked {
+    fn merge(&mut self, o: &Acked) {
+        self.ack.merge(&o.ack);
+        merge_option(&mut self.window, &o.window);
+        self.bytes += o.bytes;
     }
 }
 
@@ -352,6 +380,7 @@ impl<T: Merge> Slots<T> {
         (t_ns.max(0) as u64) >> self.shift
     }
 
+    #[inline]
     pub fn add(&mut self, t_ns: i64, v: T) {
         let mut idx = self.index(t_ns);
         if let Some((i, last)) = self.slots.last_mut()
@@ -376,6 +405,7 @@ impl<T: Merge> Slots<T> {
     /// Double the slots' length, merging neighbours, until one more fits. Slots are merged only
     /// with the one before them in arrival order, so a clock that steps back may need more than
     /// one doubling; at the last shift every slot is the first.
+    #[cold]
     fn coarsen(&mut self) {
         while self.slots.len() >= SLOTS && self.shift < 63 {
             self.shift += 1;
@@ -420,15 +450,14 @@ impl<T: Merge> Slots<T> {
     }
 }
 
-/// One side's lines, thinned: its data segments without a mark, its ACK (in the peer's space)
-/// and window limit, its SACK blocks, its traffic, and the RTT samples of its data.
+/// One side's lines, thinned: what it sent, what its ACKs said (in the peer's space), its SACK
+/// blocks, and the RTT samples of its data. Two slot series for most segments (one for the
+/// data, one for the ACK), so a segment costs one or two slot updates.
 #[derive(Clone, Debug, Default)]
 pub struct SideSlots {
-    pub bars: Slots<Bars>,
-    pub ack: Slots<Line>,
-    pub window: Slots<Line>,
+    pub sent: Slots<Sent>,
+    pub acks: Slots<Acked>,
     pub sack: Slots<Bars>,
-    pub traffic: Slots<Traffic>,
     pub rtt: Slots<RttSlot>,
 }
 
@@ -446,39 +475,32 @@ impl Lines {
         let o = other(s);
         let t = r.t_ns;
         let seg_len = r.seg_len();
-        if seg_len > 0 && r.marks.is_empty() {
+        if seg_len > 0 {
             let lo = r.seq as f64;
-            self.sides[s]
-                .bars
-                .add(t, Bars::bar(lo, lo + f64::from(seg_len)));
-        }
-        if r.len > 0 {
-            let sent = Traffic {
-                sent: u64::from(r.len),
-                acked: 0,
+            let sent = Sent {
+                bars: r
+                    .marks
+                    .is_empty()
+                    .then(|| Bars::bar(lo, lo + f64::from(seg_len))),
+                bytes: u64::from(r.len),
             };
-            self.sides[s].traffic.add(t, sent);
+            self.sides[s].sent.add(t, sent);
         }
         if let Some(a) = r.ack() {
-            self.sides[s].ack.add(t, Line::at(a as f64));
-            if !r.flags.rst() {
-                self.sides[s]
-                    .window
-                    .add(t, Line::at(a as f64 + r.window as f64));
-            }
             // New data of the peer's acknowledged.
-            if let Some(h) = self.high_ack[o]
-                && a > h
-            {
-                let acked = Traffic {
-                    sent: 0,
-                    acked: (a - h) as u64,
-                };
-                self.sides[o].traffic.add(t, acked);
-            }
+            let bytes = match self.high_ack[o] {
+                Some(h) if a > h => (a - h) as u64,
+                _ => 0,
+            };
             if self.high_ack[o].is_none_or(|h| a > h) {
                 self.high_ack[o] = Some(a);
             }
+            let acked = Acked {
+                ack: Line::at(a as f64),
+                window: (!r.flags.rst()).then(|| Line::at(a as f64 + r.window as f64)),
+                bytes,
+            };
+            self.sides[s].acks.add(t, acked);
         }
         if let Some(ms) = r.rtt() {
             // The estimator replays the analysis's samples: the SRTT and RTO it had after each.
@@ -496,11 +518,9 @@ impl Lines {
 
     fn shrink(&mut self) {
         for side in &mut self.sides {
-            side.bars.shrink();
-            side.ack.shrink();
-            side.window.shrink();
+            side.sent.shrink();
+            side.acks.shrink();
             side.sack.shrink();
-            side.traffic.shrink();
             side.rtt.shrink();
         }
     }
@@ -513,27 +533,28 @@ struct Folded {
     /// From the segment before the first FIN or RST on, with the position of the first.
     close: Vec<Row>,
     close_pos: Option<u64>,
-    /// The last [`LADDER_TAIL`] rows, oldest first.
-    tail: Vec<Row>,
+    /// The last [`LADDER_TAIL`] rows with their positions, row `p` at `p % LADDER_TAIL` (a
+    /// ring: each segment writes one row, none is moved).
+    tail: [Option<(u64, Row)>; LADDER_TAIL],
 }
 
 impl Folded {
     fn add(&mut self, r: &Row, pos: u64) {
         self.lines.add(r);
+        let slot = |p: u64| (p % LADDER_TAIL as u64) as usize;
         if self.close_pos.is_none() && (r.flags.fin() || r.flags.rst()) {
             self.close.clear();
-            if let Some(prev) = self.tail.last() {
-                self.close.push(*prev);
+            if let Some(p) = pos.checked_sub(1)
+                && let Some((_, prev)) = self.tail[slot(p)]
+            {
+                self.close.push(prev);
             }
             self.close_pos = Some(pos - self.close.len() as u64);
             self.close.push(*r);
         } else if self.close_pos.is_some() && self.close.len() < LADDER_CLOSE {
             self.close.push(*r);
         }
-        if self.tail.len() == LADDER_TAIL {
-            self.tail.remove(0);
-        }
-        self.tail.push(*r);
+        self.tail[slot(pos)] = Some((pos, *r));
     }
 }
 
@@ -545,11 +566,12 @@ pub struct Sketch {
     segments: u64,
     /// Every segment while there are at most [`ROWS`]; once folded, the first [`LADDER_HEAD`].
     rows: Vec<Row>,
-    /// SACK blocks arrive only on lossy connections: always kept in slots.
-    sacks: [Slots<Bars>; 2],
+    /// SACK blocks arrive only on lossy connections: always kept in slots, allocated with the
+    /// first.
+    sacks: Option<Box<[Slots<Bars>; 2]>>,
     marks: Vec<Mark>,
     /// Per side, the mark of its duplicate ACK run still open.
-    open_run: [Option<usize>; 2],
+    open_run: [Option<u32>; 2],
     folded: Option<Box<Folded>>,
 }
 
@@ -560,7 +582,7 @@ impl Sketch {
             spaces: [Space::default(); 2],
             segments: 0,
             rows: Vec::new(),
-            sacks: [Slots::default(), Slots::default()],
+            sacks: None,
             marks: Vec::new(),
             open_run: [None, None],
             folded: None,
@@ -581,7 +603,8 @@ impl Sketch {
         };
         for b in e.options.sack_blocks() {
             let (l, r) = (self.spaces[o].peek(b.left), self.spaces[o].peek(b.right));
-            self.sacks[s].add(t_ns, Bars::bar(l as f64, r as f64));
+            let sacks = self.sacks.get_or_insert_with(Default::default);
+            sacks[s].add(t_ns, Bars::bar(l as f64, r as f64));
         }
         let row = Row {
             frame: e.frame,
@@ -604,6 +627,11 @@ impl Sketch {
         match self.folded.as_mut() {
             Some(f) => f.add(&row, pos),
             None => {
+                // Most connections are short and many may be open at once: their rows grow a
+                // few at a time, not by doubling.
+                if self.rows.len() == self.rows.capacity() && self.rows.len() < SMALL_ROWS {
+                    self.rows.reserve_exact(4);
+                }
                 self.rows.push(row);
                 if self.rows.len() > ROWS {
                     self.fold();
@@ -620,9 +648,9 @@ impl Sketch {
         if let SegClass::DupAck(n) = row.class
             && n > 1
             && let Some(i) = self.open_run[s]
-            && self.marks[i].row.ack == row.ack
+            && let Some(m) = self.marks.get_mut(i as usize)
+            && m.row.ack == row.ack
         {
-            let m = &mut self.marks[i];
             m.dup_acks += 1;
             m.last_frame = row.frame;
             kinds.remove(MarkKind::DupAck);
@@ -632,7 +660,7 @@ impl Sketch {
         }
         let dup = kinds.contains(MarkKind::DupAck);
         if dup {
-            self.open_run[s] = Some(self.marks.len());
+            self.open_run[s] = u32::try_from(self.marks.len()).ok();
         }
         self.marks.push(Mark {
             row,
@@ -661,7 +689,8 @@ impl Sketch {
             r.probe_was_timeout();
         }
         if let Some(f) = self.folded.as_mut() {
-            for r in f.close.iter_mut().chain(f.tail.iter_mut()) {
+            let tail = f.tail.iter_mut().flatten().map(|(_, r)| r);
+            for r in f.close.iter_mut().chain(tail) {
                 if mine(r) {
                     r.probe_was_timeout();
                 }
@@ -680,7 +709,7 @@ impl Sketch {
     pub fn shrink(&mut self) {
         self.rows.shrink_to_fit();
         self.marks.shrink_to_fit();
-        for s in &mut self.sacks {
+        for s in self.sacks.iter_mut().flat_map(|s| s.iter_mut()) {
             s.shrink();
         }
         if let Some(f) = self.folded.as_mut() {
@@ -716,13 +745,7 @@ impl Sketch {
             if let Some(p) = f.close_pos {
                 out.extend(f.close.iter().enumerate().map(|(i, r)| (p + i as u64, *r)));
             }
-            let first_tail = self.segments - f.tail.len() as u64;
-            out.extend(
-                f.tail
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (first_tail + i as u64, *r)),
-            );
+            out.extend(f.tail.iter().flatten().copied());
             out.sort_by_key(|(p, _)| *p);
             out.dedup_by_key(|(p, _)| *p);
         }
@@ -743,7 +766,9 @@ impl Sketch {
             }
         };
         for s in 0..2 {
-            lines.sides[s].sack = self.sacks[s].clone();
+            if let Some(sacks) = &self.sacks {
+                lines.sides[s].sack = sacks[s].clone();
+            }
         }
         lines
     }
@@ -810,15 +835,21 @@ mod tests {
 
     #[test]
     fn slots_settle_a_clock_that_steps_back() {
-        let mut s: Slots<Traffic> = Slots::default();
+        let mut s: Slots<Sent> = Slots::default();
         let mut total = 0;
         for i in 0..50_000i64 {
             let t = if i % 2 == 0 { i * 1000 } else { -5 };
-            s.add(t, Traffic { sent: 1, acked: 0 });
+            s.add(
+                t,
+                Sent {
+                    bars: None,
+                    bytes: 1,
+                },
+            );
             total += 1;
         }
         assert!(s.len() <= SLOTS);
-        assert_eq!(s.iter().map(|(_, v)| v.sent).sum::<u64>(), total);
+        assert_eq!(s.iter().map(|(_, v)| v.bytes).sum::<u64>(), total);
     }
 
     #[test]
@@ -912,12 +943,16 @@ mod tests {
         assert!(rows[LADDER_HEAD + 1].1.flags.fin());
         // The lines: every data segment but the marked one, thinned to at most SLOTS bars.
         let lines = k.lines();
-        let bars = &lines.sides[0].bars;
-        assert!(bars.len() <= SLOTS);
-        let top = bars.iter().map(|(_, b)| b.high.1).fold(0.0, f64::max);
+        let sent = &lines.sides[0].sent;
+        assert!(sent.len() <= SLOTS);
+        let top = sent
+            .iter()
+            .filter_map(|(_, v)| v.bars)
+            .map(|b| b.high.1)
+            .fold(0.0, f64::max);
         assert_eq!(top, (1000 * (n - 1) + 1) as f64);
-        let sent: u64 = lines.sides[0].traffic.iter().map(|(_, v)| v.sent).sum();
-        assert_eq!(sent, 1000 * (n - 1));
+        let bytes: u64 = sent.iter().map(|(_, v)| v.bytes).sum();
+        assert_eq!(bytes, 1000 * (n - 1));
         // The probe becomes an RTO in its mark.
         assert_eq!(k.marks().len(), 1);
         k.probes_were_timeouts(0);

@@ -137,8 +137,9 @@ pub struct SideLines {
     pub windows: Vec<(f64, f64)>,
     /// Its SACK blocks `(t, left, right)` in the peer's space.
     pub sacks: Vec<(f64, f64, f64)>,
-    /// `(t, payload bytes it sent, bytes of its data the peer newly acknowledged)`.
-    pub traffic: Vec<(f64, u64, u64)>,
+    /// `(t, payload bytes it sent)` and `(t, bytes of its data the peer newly acknowledged)`.
+    pub sent: Vec<(f64, u64)>,
+    pub acked: Vec<(f64, u64)>,
     /// RTT samples of its data (Karn's rule) with the RFC 6298 SRTT and the RTO after each:
     /// `(t, ms)`, and how many samples there were.
     pub rtt: Vec<(f64, f64)>,

@@ -41,9 +41,11 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
     let mut sent = [[0u64; SLICES]; 2];
     let mut acked = [[0u64; SLICES]; 2];
     for k in 0..2 {
-        for &(t, s, a) in &g.lines[k].traffic {
-            sent[k][idx(t)] += s;
-            acked[k][idx(t)] += a;
+        for &(t, b) in &g.lines[k].sent {
+            sent[k][idx(t)] += b;
+        }
+        for &(t, b) in &g.lines[k].acked {
+            acked[k][idx(t)] += b;
         }
     }
     let series = |v: &[u64; SLICES]| -> Vec<(f64, f64)> {

@@ -12,7 +12,7 @@ use crate::audit::Audit;
 use crate::capture::{CaptureError, Input, read_captures};
 use crate::conn::fsm::State;
 use crate::conn::sketch::{Lines, Row, draw_rank};
-use crate::conn::{Connection, Side};
+use crate::conn::{Connection, Side, other};
 use crate::decode::decode;
 use crate::plot::{
     ConnGraph, HeldSeries, MarkPoint, Role, SegPoint, SideLines, StateMark, TimeWaitData,
@@ -44,29 +44,35 @@ fn seg_point(c: &Connection, r: &Row) -> SegPoint {
     }
 }
 
-/// One side's slots as the plain series the pictures draw, each slot at its start.
+/// Side `s`'s slots as the plain series the pictures draw, each slot at its start.
 fn side_lines(lines: &Lines, s: Side) -> SideLines {
-    let k = &lines.sides[s];
+    let (mine, peer) = (&lines.sides[s], &lines.sides[other(s)]);
     let secs = |t_ns: i64| t_ns as f64 / 1e9;
     let mut out = SideLines::default();
-    for (t, b) in k.bars.iter() {
-        out.bars.extend(b.bars().map(|(lo, hi)| (secs(t), lo, hi)));
+    for (t, v) in mine.sent.iter() {
+        for (lo, hi) in v.bars.iter().flat_map(|b| b.bars()) {
+            out.bars.push((secs(t), lo, hi));
+        }
+        if v.bytes > 0 {
+            out.sent.push((secs(t), v.bytes));
+        }
     }
-    for (t, b) in k.sack.iter() {
+    for (t, b) in mine.sack.iter() {
         out.sacks.extend(b.bars().map(|(lo, hi)| (secs(t), lo, hi)));
     }
-    for (t, l) in k.ack.iter() {
-        out.acks.extend(l.points().map(|v| (secs(t), v)));
+    for (t, a) in mine.acks.iter() {
+        out.acks.extend(a.ack.points().map(|v| (secs(t), v)));
+        if let Some(w) = &a.window {
+            out.windows.extend(w.points().map(|v| (secs(t), v)));
+        }
     }
-    for (t, l) in k.window.iter() {
-        out.windows.extend(l.points().map(|v| (secs(t), v)));
+    // Its data acknowledged: by the peer's ACKs.
+    for (t, a) in peer.acks.iter() {
+        if a.bytes > 0 {
+            out.acked.push((secs(t), a.bytes));
+        }
     }
-    out.traffic = k
-        .traffic
-        .iter()
-        .map(|(t, v)| (secs(t), v.sent, v.acked))
-        .collect();
-    for (t, r) in k.rtt.iter() {
+    for (t, r) in mine.rtt.iter() {
         out.rtt.extend(r.rtt.points().map(|v| (secs(t), v)));
         out.srtt.extend(r.srtt.points().map(|v| (secs(t), v)));
         out.rto.extend(r.rto.points().map(|v| (secs(t), v)));
