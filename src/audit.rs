@@ -1,7 +1,6 @@
 //! The whole analysis in one streaming pass: read → decode → track → analyse, then the
 //! capture-wide reports (TIME_WAIT, patterns).
 
-use std::cmp::Reverse;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -10,14 +9,14 @@ use indexmap::IndexMap;
 
 use crate::capture::{CaptureError, CaptureInfo, Frame, Input, read_captures_counting};
 use crate::conn::Connection;
-use crate::conn::sketch::draw_rank;
+use crate::conn::sketch::{DrawRank, draw_rank};
 use crate::decode::segment::Segment;
 use crate::decode::{SkipReason, decode_ip_of};
 use crate::dedup::Dedup;
 use crate::patterns::{Pattern, PatternAccumulator};
 use crate::time::{ClockWatch, Timestamp};
 use crate::time_wait::{TimeWaitAccumulator, TimeWaitReport};
-use crate::track::{SketchSelect, TimelineSelect, TrackOptions, Tracker};
+use crate::track::{Drawable, SketchSelect, TimelineSelect, TrackOptions, Tracker};
 
 /// What the core needs to know; built from the command line by the binary.
 #[derive(Clone, Debug)]
@@ -107,8 +106,8 @@ pub struct Hooks<'a> {
     /// Called with every frame (for `--write-pcap`); returning `Break` stops the reading.
     pub frame: Option<FrameHook<'a>>,
     /// With [`SketchSelect::MostAnomalous`]: the connections the report may draw (its
-    /// selection); the others' sketches are dropped as they finish. Without it, any.
-    pub drawable: Option<&'a dyn Fn(&Connection) -> bool>,
+    /// selection); the others' sketches are dropped as they close. Without it, any.
+    pub drawable: Option<Drawable>,
 }
 
 pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
@@ -133,7 +132,7 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
     let mut frames = 0u64;
     let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s)
         .with_options(config.track)
-        .with_sketches(config.sketches.clone());
+        .with_sketches(config.sketches.clone(), drawable.clone());
     let mut done = Finished {
         drawn: Drawn {
             n: match config.sketches {
@@ -249,30 +248,28 @@ struct Finished<'h> {
     patterns: PatternAccumulator,
     hook: Option<FinishedHook<'h>>,
     stopped: bool,
-    drawn: Drawn<'h>,
+    drawn: Drawn,
 }
 
 /// The finished connections that keep their sketch under [`SketchSelect::MostAnomalous`]: a
 /// finished connection's anomalies are final, so one that is not among the `n` first of those
-/// finished so far (drawable ones, in the order the report draws them) never will be.
-struct Drawn<'h> {
+/// finished so far (drawable ones, in the order the report draws them, with a sketch or
+/// without) never will be drawn.
+struct Drawn {
     n: Option<usize>,
-    drawable: Option<&'h dyn Fn(&Connection) -> bool>,
+    drawable: Option<Drawable>,
     /// The first `n` so far, best first: their rank and their index in `Finished::kept`.
-    best: Vec<((Reverse<usize>, u32), usize)>,
+    best: Vec<(DrawRank, usize)>,
 }
 
-impl Drawn<'_> {
+impl Drawn {
     /// Keep the sketch of `c` (to be `kept[at]`) if it ranks among the first `n`, dropping the
     /// sketch of the one it pushes out.
     fn rank(&mut self, c: &mut Connection, at: usize, kept: &mut [Box<Connection>]) {
         let Some(n) = self.n else {
             return;
         };
-        if c.sketch.is_none() {
-            return;
-        }
-        if !self.drawable.is_none_or(|d| d(c)) {
+        if !self.drawable.as_ref().is_none_or(|d| d(c)) {
             c.sketch = None;
             return;
         }

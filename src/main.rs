@@ -6,6 +6,7 @@ mod cli;
 use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use tcpflow_audit::capture::{Frame, Input};
 use tcpflow_audit::conn::Connection;
 use tcpflow_audit::report::parquet::ParquetReport;
 use tcpflow_audit::report::{self, Report, html, json};
-use tcpflow_audit::track::SketchSelect;
+use tcpflow_audit::track::{Drawable, SketchSelect};
 
 fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
@@ -163,7 +164,8 @@ fn main() -> ExitCode {
                 }
             }
         };
-        let drawable = |c: &Connection| plan.selection.matches(c);
+        let selection = plan.selection.clone();
+        let drawable: Drawable = Rc::new(move |c| selection.matches(c));
         let hooks = Hooks {
             progress: show.then_some(&mut progress as &mut dyn FnMut(u64)),
             finished: streaming
@@ -172,7 +174,7 @@ fn main() -> ExitCode {
             frame: plan.write_pcap.is_some().then_some(
                 &mut on_frame as &mut dyn FnMut(&Frame, Option<&Connection>) -> ControlFlow<()>,
             ),
-            drawable: Some(&drawable),
+            drawable: Some(drawable),
         };
         let result = audit_files(&plan.inputs, &plan.config, hooks);
         if let Some(b) = bar {

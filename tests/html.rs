@@ -670,21 +670,22 @@ fn connections_chosen_by_top_are_drawn_by_a_second_pass_as_by_the_first() {
     }
 }
 
-/// Connections one after another (each retired before the next starts), connection `i`
-/// resending its data `resends[i]` times.
-fn resending_connections(resends: &[u32]) -> Vec<u8> {
-    let mut pcap = Pcap::new(common::Endian::Little, false, 1);
+/// Connection `i` starting `i * start_gap_ms` in and resending its data `resends[i]` times,
+/// 300 ms apart: with a gap of 100 s each is retired before the next starts, with 1 ms they are
+/// all open at once.
+fn resending_connections(resends: &[u32], start_gap_ms: u64) -> Vec<u8> {
+    let mut frames: Vec<(u64, Vec<u8>)> = Vec::new();
     let server: SocketAddr = "10.0.0.2:80".parse().expect("addr");
     for (i, &k) in resends.iter().enumerate() {
         let client = SocketAddr::new("10.0.0.1".parse().expect("ip"), 40000 + i as u16);
-        let t0 = 1_700_000_000_000_000_000 + i as u64 * 100_000_000_000;
+        let t0 = 1_700_000_000_000_000_000 + i as u64 * start_gap_ms * 1_000_000;
         let mut us = 0u64;
         let mut send = |gap_us: u64, mut p: Tcp| {
             us += gap_us;
             p.options.extend([1, 1, 8, 10]);
             p.options.extend((us as u32).to_be_bytes());
             p.options.extend([0; 4]);
-            pcap.packet(t0 + us * 1000, &p.frame(Link::Ethernet));
+            frames.push((t0 + us * 1000, p.frame(Link::Ethernet)));
         };
         let (c, s) = (1000u32, 9000u32);
         send(0, Tcp::new(client, server, SYN).seq(c));
@@ -709,27 +710,35 @@ fn resending_connections(resends: &[u32]) -> Vec<u8> {
         );
         send(1000, Tcp::new(client, server, ACK).seq(c + 102).ack(s + 2));
     }
+    frames.sort_by_key(|f| f.0);
+    let mut pcap = Pcap::new(common::Endian::Little, false, 1);
+    for (t, f) in &frames {
+        pcap.packet(*t, f);
+    }
     pcap.into_bytes()
 }
 
 #[test]
 fn the_reading_keeps_the_sketches_of_the_connections_drawn_by_default() {
+    use std::rc::Rc;
     use tcpflow_audit::audit::{Config, Hooks, audit_with};
     use tcpflow_audit::capture::Input;
     use tcpflow_audit::conn::Connection;
     use tcpflow_audit::report::graph_data::most_anomalous;
-    use tcpflow_audit::track::SketchSelect;
+    use tcpflow_audit::track::{Drawable, SketchSelect};
 
     let resends = [3, 0, 5, 1, 4, 2, 6, 0, 2, 5, 1, 3, 4];
-    let input = Input::Bytes(std::sync::Arc::from(resending_connections(&resends)));
+    let input = Input::Bytes(std::sync::Arc::from(resending_connections(
+        &resends, 100_000,
+    )));
     let config = Config {
         sketches: SketchSelect::MostAnomalous(4),
         ..Config::default()
     };
-    let even = |c: &Connection| c.id.is_multiple_of(2);
-    for drawable in [None, Some(&even as &dyn Fn(&Connection) -> bool)] {
+    let even: Drawable = Rc::new(|c| c.id.is_multiple_of(2));
+    for drawable in [None, Some(even)] {
         let hooks = Hooks {
-            drawable,
+            drawable: drawable.clone(),
             ..Hooks::default()
         };
         let a = audit_with(&input, &config, hooks).expect("audit");
@@ -744,7 +753,7 @@ fn the_reading_keeps_the_sketches_of_the_connections_drawn_by_default() {
             .connections
             .iter()
             .map(|c| &**c)
-            .filter(|c| drawable.is_none_or(|d| d(c)))
+            .filter(|c| drawable.as_ref().is_none_or(|d| d(c)))
             .collect();
         let mut want = most_anomalous(&candidates, 4);
         want.sort_unstable();
@@ -755,5 +764,53 @@ fn the_reading_keeps_the_sketches_of_the_connections_drawn_by_default() {
             .map(|c| c.id)
             .collect();
         assert_eq!(kept, want, "anomalies {counts:?}");
+    }
+}
+
+#[test]
+fn connections_open_together_beyond_the_sketches_held_are_drawn_by_a_second_pass() {
+    use tcpflow_audit::audit::{Config, audit};
+    use tcpflow_audit::capture::Input;
+    use tcpflow_audit::conn::Connection;
+    use tcpflow_audit::report::graph_data::most_anomalous;
+    use tcpflow_audit::track::{SKETCHED_PER_DRAWN, SketchSelect};
+
+    // 60 connections open at once, the most anomalous late among them.
+    let resends: Vec<u32> = (0..60u32).map(|i| (i * 7) % 11).collect();
+    let bytes = resending_connections(&resends, 1);
+    let input = Input::Bytes(std::sync::Arc::from(bytes.clone()));
+    let n = 3;
+    let config = Config {
+        sketches: SketchSelect::MostAnomalous(n),
+        ..Config::default()
+    };
+    let a = audit(&input, &config).expect("audit");
+    let all: Vec<&Connection> = a.connections.iter().map(|c| &**c).collect();
+    let drawn = most_anomalous(&all, n);
+    let kept: Vec<u32> = all
+        .iter()
+        .filter(|c| c.sketch.is_some())
+        .map(|c| c.id)
+        .collect();
+    // Only the first connections found room for a sketch; those kept are drawn.
+    assert!(
+        kept.iter().all(|id| drawn.contains(id)),
+        "{kept:?} not in {drawn:?}"
+    );
+    assert!(kept.iter().all(|&id| id as usize <= SKETCHED_PER_DRAWN * n));
+    assert!(
+        drawn.iter().any(|id| !kept.contains(id)),
+        "{drawn:?} all sketched"
+    );
+
+    // The page draws them all the same, some from a second reading of the capture.
+    let file = TempPath::with_bytes("together.pcap", &bytes);
+    let t = file.path().to_str().expect("path");
+    let first = ok_stdout(&["--format", "html", t]);
+    let second = ok_stdout(&["--format", "html", "--top", "1000", t]);
+    for kind in ["tsg", "ladder", "rtt", "throughput"] {
+        let (a, b) = (svgs(&first, kind), svgs(&second, kind));
+        assert_eq!(a.len(), 10, "{kind}");
+        assert_eq!(a, b, "{kind}");
     }
 }

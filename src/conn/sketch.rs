@@ -774,9 +774,11 @@ impl Sketch {
     }
 }
 
-/// The order in which connections are drawn when none was chosen: most anomalies first, then
-/// the lower id.
-pub fn draw_rank(c: &Connection) -> (Reverse<usize>, u32) {
+/// Where a connection comes in the order connections are drawn when none was chosen: most
+/// anomalies first, then the lower id.
+pub type DrawRank = (Reverse<usize>, u32);
+
+pub fn draw_rank(c: &Connection) -> DrawRank {
     (Reverse(c.events.anomaly_count()), c.id)
 }
 

@@ -186,7 +186,7 @@ pub fn record_sketches(
     };
     let mut tracker = Tracker::new(TimelineSelect::None, time_wait_s)
         .with_options(a.track)
-        .with_sketches(SketchSelect::All);
+        .with_sketches(SketchSelect::All, None);
     let mut found: Vec<Box<Connection>> = Vec::new();
     let take = |c: Box<Connection>, found: &mut Vec<Box<Connection>>| {
         if let Some(first) = wanted

@@ -11,12 +11,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 
 use crate::fastmap::{self, FastMap};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::fsm::State;
-use crate::conn::sketch::Sketch;
+use crate::conn::sketch::{DrawRank, Sketch, draw_rank};
 use crate::conn::{Connection, EventKind, Reuse, RoleRule, other};
 use crate::decode::segment::Segment;
 use crate::time::Timestamp;
@@ -52,11 +53,24 @@ pub enum SketchSelect {
     None,
     All,
     Ids(Vec<u32>),
-    /// Every connection while it is open; once finished, only the `n` that would be drawn by
-    /// default (most anomalies first) keep theirs. The tracker sketches them all; the audit
-    /// (`audit::Config::sketches`) drops the rest.
+    /// The `n` connections the page draws by default (most anomalies first), known only at the
+    /// end: connections are sketched as they open, at most [`SKETCHED_PER_DRAWN`]`·n` at once;
+    /// one that closes keeps its sketch only while it ranks among the first `n` closed (its
+    /// anomalies are then final but for a late segment: connections closing later can only
+    /// push it down), and the audit keeps only the first `n` of those finished. A drawn
+    /// connection left without a sketch (opened while the others held them all) is recorded
+    /// by a second reading of the capture (`report::html::graphs`).
     MostAnomalous(usize),
 }
+
+/// Which connections the report may draw (its selection), for [`SketchSelect::MostAnomalous`].
+pub type Drawable = Rc<dyn Fn(&Connection) -> bool>;
+
+/// Under [`SketchSelect::MostAnomalous`]`(n)`, at most this many times `n` open connections
+/// keep a sketch: a few bulk transfers side by side are all sketched (and never read twice,
+/// which would cost as much as the first reading), while thousands open at once do not each
+/// record their segments for the ten drawn (a second reading of those few costs less).
+pub const SKETCHED_PER_DRAWN: usize = 4;
 
 impl SketchSelect {
     fn wants(&self, id: u32) -> bool {
@@ -112,6 +126,13 @@ pub struct Tracker {
     last_ts: Option<Timestamp>,
     timeline: TimelineSelect,
     sketches: SketchSelect,
+    /// Open connections holding a sketch.
+    sketched_open: usize,
+    /// Under [`SketchSelect::MostAnomalous`]`(n)`: the first `n` connections that closed with
+    /// a sketch, best first (rank and key; some may be retired since).
+    closed_best: Vec<(DrawRank, FlowKey)>,
+    /// The connections the report may draw (its selection); others keep no sketch once closed.
+    drawable: Option<Drawable>,
     time_wait_s: f64,
     /// Hosts whose timer resends double from the first one: they send no tail loss probes, so
     /// a lone resend of theirs read as a probe was a timeout (settled when it is retired).
@@ -146,6 +167,9 @@ impl Tracker {
             last_ts: None,
             timeline,
             sketches: SketchSelect::None,
+            sketched_open: 0,
+            closed_best: Vec::new(),
+            drawable: None,
             time_wait_s,
             no_probe_senders: fastmap::new(),
             options: TrackOptions::default(),
@@ -160,9 +184,11 @@ impl Tracker {
         self
     }
 
-    /// The same tracker, keeping the sketches of `sketches`.
-    pub fn with_sketches(mut self, sketches: SketchSelect) -> Tracker {
+    /// The same tracker, keeping the sketches of `sketches`; under
+    /// [`SketchSelect::MostAnomalous`], of connections `drawable` accepts (any without it).
+    pub fn with_sketches(mut self, sketches: SketchSelect, drawable: Option<Drawable>) -> Tracker {
         self.sketches = sketches;
+        self.drawable = drawable;
         self
     }
 
@@ -182,8 +208,11 @@ impl Tracker {
         let new_incarnation = loop {
             match self.live.get_mut(&key) {
                 Some(conn) if !conn.is_new_incarnation(seg) => {
-                    self.closed.feed(conn, key, seg, ts, frame);
+                    let closed = self.closed.feed(conn, key, seg, ts, frame);
                     note_no_probes(&mut self.no_probe_senders, conn);
+                    if closed {
+                        self.rank_closed(key);
+                    }
                     return;
                 }
                 Some(_) => break true,
@@ -199,8 +228,40 @@ impl Tracker {
             self.open(key, seg, ts, frame);
         }
         if let Some(conn) = self.live.get_mut(&key) {
-            self.closed.feed(conn, key, seg, ts, frame);
+            let closed = self.closed.feed(conn, key, seg, ts, frame);
             note_no_probes(&mut self.no_probe_senders, conn);
+            if closed {
+                self.rank_closed(key);
+            }
+        }
+    }
+
+    /// The connection of `key` just closed: under [`SketchSelect::MostAnomalous`] it keeps its
+    /// sketch only if it ranks among the first `n` drawable ones closed (with a sketch or
+    /// without), and pushes the one after them out.
+    fn rank_closed(&mut self, key: FlowKey) {
+        let SketchSelect::MostAnomalous(n) = self.sketches else {
+            return;
+        };
+        let Some(c) = self.live.get_mut(&key) else {
+            return;
+        };
+        let rank = draw_rank(c);
+        let pos = self.closed_best.partition_point(|(r, _)| *r < rank);
+        if pos >= n || !self.drawable.as_ref().is_none_or(|d| d(c)) {
+            if c.sketch.take().is_some() {
+                self.sketched_open -= 1;
+            }
+            return;
+        }
+        self.closed_best.insert(pos, (rank, key));
+        if self.closed_best.len() > n
+            && let Some((out_rank, out_key)) = self.closed_best.pop()
+            && let Some(out) = self.live.get_mut(&out_key)
+            && out.id == out_rank.1
+            && out.sketch.take().is_some()
+        {
+            self.sketched_open -= 1;
         }
     }
 
@@ -279,6 +340,9 @@ impl Tracker {
 
     /// Settle a connection that will see no more segments and queue it for the caller.
     fn retire(&mut self, mut c: Box<Connection>, end: Timestamp) {
+        if c.sketch.is_some() {
+            self.sketched_open -= 1;
+        }
         self.settle_role(&mut c);
         let (a, b, vlan) = flow_key(c.addrs[0], c.addrs[1], c.vlan);
         if self.newest_vlan.get(&(a, b)) == Some(&vlan) {
@@ -319,8 +383,13 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         let mut conn = Connection::new(id, seg, ts, frame, self.timeline.wants(id));
-        if self.sketches.wants(id) {
+        let room = match self.sketches {
+            SketchSelect::MostAnomalous(n) => self.sketched_open < SKETCHED_PER_DRAWN * n,
+            _ => true,
+        };
+        if room && self.sketches.wants(id) {
             conn.sketch = Some(Box::new(Sketch::new(ts)));
+            self.sketched_open += 1;
         }
         conn.rfc1337 = self.options.rfc1337;
         conn.vlan = key.2;
@@ -431,7 +500,8 @@ struct ClosedQueue {
 }
 
 impl ClosedQueue {
-    /// Process one segment of `conn`, and queue the connection if the segment closed it.
+    /// Process one segment of `conn`, and queue the connection if the segment closed it (then
+    /// true).
     fn feed(
         &mut self,
         conn: &mut Connection,
@@ -439,10 +509,11 @@ impl ClosedQueue {
         seg: &Segment,
         ts: Timestamp,
         frame: u64,
-    ) {
+    ) -> bool {
         let was_closed = is_closed(conn);
         conn.on_segment(seg, ts, frame);
-        if !was_closed && is_closed(conn) {
+        let closed_now = !was_closed && is_closed(conn);
+        if closed_now {
             // Closed by FINs, nothing is in flight any more: what only the segment analysis
             // needed (the RTT ring, the gaps) is given back for the linger time; a late segment
             // allocates it again. (After a RST, late segments can still be timed.)
@@ -452,6 +523,7 @@ impl ClosedQueue {
             let at = conn.last_ts.plus_secs(self.linger_s);
             self.heap.push(Reverse((at, conn.id, key)));
         }
+        closed_now
     }
 }
 
