@@ -13,7 +13,8 @@ use crate::capture::{CaptureError, Input, read_captures};
 use crate::conn::fsm::State;
 use crate::conn::sketch::{Lines, Row, draw_rank};
 use crate::conn::{Connection, Side, other};
-use crate::decode::decode;
+use crate::decode::segment::Segment;
+use crate::decode::{decode_into, tcp_ports};
 use crate::plot::{
     ConnGraph, HeldSeries, MarkPoint, Role, SegPoint, SideLines, StateMark, TimeWaitData,
 };
@@ -201,10 +202,13 @@ pub fn record_sketches(
         }
     };
     if !keys.is_empty() {
+        let mut seg = Segment::EMPTY;
         read_captures(inputs, &mut |frame| {
-            if let Ok(seg) = decode(frame)
-                && wanted_segment(seg.src, seg.dst)
-            {
+            // Turned away by their ports before the segment is decoded, most frames cost little.
+            if tcp_ports(frame).is_some_and(|(a, b)| !port_wanted(a) || !port_wanted(b)) {
+                return ControlFlow::Continue(());
+            }
+            if decode_into(frame, &mut seg).is_ok() && wanted_segment(seg.src, seg.dst) {
                 tracker.on_segment(&seg, frame.ts, frame.number);
                 for c in tracker.drain_finished() {
                     take(c, &mut found);
