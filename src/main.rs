@@ -49,12 +49,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Connections chosen by --top are known only at the end: the page's drawing pass reads
-    // the capture again for them, so standard input is kept in a file.
+    // Unless --conn chose them, the connections the page draws are known only at the end, and
+    // some may have kept no sketch (those of --top, those opened while many were): the
+    // drawing pass reads the capture again for them, so standard input is kept in a file.
     let stdin_given = plan.inputs.contains(&Input::Stdin);
     let _spool = if plan.format == Format::Html
         && plan.plot.is_none()
-        && plan.config.sketches == SketchSelect::None
+        && !matches!(plan.config.sketches, SketchSelect::Ids(_))
         && stdin_given
     {
         match html::spool_stdin() {

@@ -94,8 +94,9 @@ impl crate::report::Report for Html<'_> {
 
 /// The pictures of the connections to draw: those of `--conn` (`conn_ids`; the selected ones),
 /// else the [`DRAWN_BY_DEFAULT`] with the most anomalies among `selected`. Each is drawn from
-/// the sketch it kept while the capture was read; those that kept none (chosen only at the end,
-/// by `--top`) are recorded by a second pass over `inputs`.
+/// the sketch it kept while the capture was read; those that kept none (chosen only at the end
+/// by `--top`, or opened while many others held one: see `track::SketchSelect`) are recorded
+/// by a second pass over `inputs`, which cannot be standard input.
 pub fn graphs(
     inputs: &[Input],
     time_wait_s: f64,
@@ -122,6 +123,10 @@ pub fn graphs(
         .collect();
     let recorded = if missing.is_empty() {
         Vec::new()
+    } else if inputs.contains(&Input::Stdin) {
+        return Err(io::Error::other(
+            "standard input cannot be read a second time to draw the connections chosen at the end (keep it in a file)",
+        ));
     } else {
         record_sketches(inputs, time_wait_s, a, &missing)
             .map_err(|e| io::Error::other(e.to_string()))?
