@@ -688,6 +688,11 @@ fn connections_chosen_by_top_are_drawn_by_a_second_pass_as_by_the_first() {
 /// 300 ms apart: with a gap of 100 s each is retired before the next starts, with 1 ms they are
 /// all open at once.
 fn resending_connections(resends: &[u32], start_gap_ms: u64) -> Vec<u8> {
+    resending_connections_twice(resends, start_gap_ms, false)
+}
+
+/// [`resending_connections`], with every frame captured `twice` (as on two interfaces).
+fn resending_connections_twice(resends: &[u32], start_gap_ms: u64, twice: bool) -> Vec<u8> {
     let mut frames: Vec<(u64, Vec<u8>)> = Vec::new();
     let server: SocketAddr = "10.0.0.2:80".parse().expect("addr");
     for (i, &k) in resends.iter().enumerate() {
@@ -728,6 +733,9 @@ fn resending_connections(resends: &[u32], start_gap_ms: u64) -> Vec<u8> {
     let mut pcap = Pcap::new(common::Endian::Little, false, 1);
     for (t, f) in &frames {
         pcap.packet(*t, f);
+        if twice {
+            pcap.packet(*t, f);
+        }
     }
     pcap.into_bytes()
 }
@@ -827,4 +835,26 @@ fn connections_open_together_beyond_the_sketches_held_are_drawn_by_a_second_pass
         assert_eq!(a.len(), 10, "{kind}");
         assert_eq!(a, b, "{kind}");
     }
+}
+
+#[test]
+fn the_second_reading_leaves_out_repeated_frames_as_the_first() {
+    let resends: Vec<u32> = (0..60u32).map(|i| (i * 7) % 11).collect();
+    let file = TempPath::with_bytes(
+        "together-twice.pcap",
+        &resending_connections_twice(&resends, 1, true),
+    );
+    let t = file.path().to_str().expect("path");
+    let conns = json_counts(t);
+    // Drawn from the second reading (--top), each graph still matches the JSON counts, and
+    // the most anomalous is drawn as from its own sketch (--conn: kept while first read).
+    let page = ok_stdout(&["--format", "html", "--top", "1000", t]);
+    let graphs = svgs(&page, "tsg");
+    assert_eq!(graphs.len(), 10);
+    for svg in &graphs {
+        check_marks_against_json(t, svg, &conns);
+    }
+    let (first, _) = marks(graphs[0]);
+    let chosen = ok_stdout(&["--format", "html", "--conn", &first.to_string(), t]);
+    assert_eq!(svgs(&chosen, "tsg"), [graphs[0]]);
 }

@@ -14,7 +14,8 @@ use crate::conn::fsm::State;
 use crate::conn::sketch::{Lines, Row, draw_rank};
 use crate::conn::{Connection, Side, other};
 use crate::decode::segment::Segment;
-use crate::decode::{decode_into, tcp_ports};
+use crate::decode::{decode_into, decode_ip_of, tcp_ports};
+use crate::dedup::Dedup;
 use crate::plot::{
     ConnGraph, HeldSeries, MarkPoint, Role, SegPoint, SideLines, StateMark, TimeWaitData,
 };
@@ -201,14 +202,29 @@ pub fn record_sketches(
             found.push(c);
         }
     };
+    // The frames the first reading left out as repeats are left out again: a capture that
+    // holds none (the first reading counted them) is read without looking for them; one that
+    // does is checked frame by frame as the first reading did, every frame decoded.
+    let mut dedup = (a.capture.duplicate_frames > 0).then(Dedup::default);
     if !keys.is_empty() {
         let mut seg = Segment::EMPTY;
         read_captures(inputs, &mut |frame| {
-            // Turned away by their ports before the segment is decoded, most frames cost little.
-            if tcp_ports(frame).is_some_and(|(a, b)| !port_wanted(a) || !port_wanted(b)) {
+            if let Some(dedup) = dedup.as_mut() {
+                if frame.link_type.is_some() {
+                    dedup.note_time(frame.number, frame.ts);
+                }
+                match decode_ip_of(frame, &mut seg) {
+                    Ok(ip) if !dedup.is_duplicate(frame.number, frame.ts, ip) => {}
+                    _ => return ControlFlow::Continue(()),
+                }
+            } else if tcp_ports(frame).is_some_and(|(a, b)| !port_wanted(a) || !port_wanted(b))
+                || decode_into(frame, &mut seg).is_err()
+            {
+                // Turned away by their ports before the segment is decoded, most frames cost
+                // little.
                 return ControlFlow::Continue(());
             }
-            if decode_into(frame, &mut seg).is_ok() && wanted_segment(seg.src, seg.dst) {
+            if wanted_segment(seg.src, seg.dst) {
                 tracker.on_segment(&seg, frame.ts, frame.number);
                 for c in tracker.drain_finished() {
                     take(c, &mut found);
