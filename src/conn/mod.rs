@@ -1,8 +1,9 @@
 //! One TCP connection (one incarnation of a 4-tuple), updated one segment at a time. It holds
 //! the parts and hands each segment to them in turn:
 //! [`history`] (Zeek's letters), [`transitions`] (which segment proves which event of the two
-//! endpoints' state machines, [`fsm`]), [`handshake`], and the segment analysis of each
-//! direction ([`crate::analysis`]: classify, then count).
+//! endpoints' state machines, [`fsm`]), [`handshake`], the segment analysis of each direction
+//! ([`crate::analysis`]: classify, then count), and, for a connection that may be drawn, its
+//! [`sketch`].
 //!
 //! Sides are indexed 0 and 1 by the order the capture first saw the addresses; which one is the
 //! client is decided by SPEC.md §1's rules and kept in `client`.
