@@ -159,8 +159,8 @@ impl Space {
     }
 }
 
-/// One segment as the pictures need it. Sequence numbers are relative ([`Space`]): `seq` in the
-/// sender's space, `ack` in the receiver's.
+/// One segment as the pictures need it. Sequence numbers are relative (0 at the ISN,
+/// unwrapped): `seq` in the sender's space, `ack` in the receiver's.
 #[derive(Clone, Copy, Debug)]
 pub struct Row {
     pub frame: u64,
