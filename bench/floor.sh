@@ -9,26 +9,34 @@
 #   BENCH_DIR=DIR     where captures are written (default ${TMPDIR:-/tmp}/tcpflow-audit-bench)
 #   BENCH_RUNS=N      alternating runs per command, the median is reported (default 5)
 #   BENCH_FORMATS=".."  formats to time (default "table json jsonl csv")
+#   BENCH_THREADS=".."  --threads values to time each format with (default "1 2")
+#   BENCH_FLOODS=0    leave out the flood captures (default 1: included)
 #   BENCH_OUT=FILE    results file (default bench/FLOOR.md)
 #
 # Captures: "bulk" (examples/synth_capture: 3 connections x 1,000,000 segments, 0.4% loss,
 # ~4.7 M frames, ~480 MB), "many" (40,000 short connections, 520 k frames, 48 MB, all within
 # 40 s, so every connection is still lingering at the end) and the kernel's fast_bulk trace
-# (9.5 Gbit/s sender, fixtures/kernel/round2, uncompressed into BENCH_DIR) when present.
+# (9.5 Gbit/s sender, fixtures/kernel/round2, uncompressed into BENCH_DIR) when present; and for
+# the memory bound (examples/flood_capture, table and jsonl with the default threads only):
+# "syn_flood", 1,000,000 SYNs from distinct sources in 10 s, and "short_1m", 1,000,000 complete
+# short connections within a minute (7 M frames), every one still lingering at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/tcpflow-audit-bench}
 RUNS=${BENCH_RUNS:-5}
 FORMATS=${BENCH_FORMATS:-table json jsonl csv}
+THREADS=${BENCH_THREADS:-1 2}
+FLOODS=${BENCH_FLOODS:-1}
 OUT=${BENCH_OUT:-$ROOT/bench/FLOOR.md}
 mkdir -p "$DIR"
 
 cargo build --release --quiet
-cargo build --release --quiet --example synth_capture
+cargo build --release --quiet --example synth_capture --example flood_capture
 cc -O2 -o "$DIR/floor" "$ROOT/../shared/bench/floor.c"
 AUDIT=$ROOT/target/release/tcpflow-audit
 SYNTH=$ROOT/target/release/examples/synth_capture
+FLOOD=$ROOT/target/release/examples/flood_capture
 
 [[ -s $DIR/bulk.pcap ]] || "$SYNTH" "$DIR/bulk.pcap" 3 1000000 4 1 2>/dev/null
 [[ -s $DIR/many.pcap ]] || "$SYNTH" "$DIR/many.pcap" 40000 4 4 1 1000 2>/dev/null
@@ -37,6 +45,11 @@ fast=$ROOT/fixtures/kernel/round2/fast_bulk_client.pcap.gz
 if [[ -f $fast ]]; then
     [[ -s $DIR/fast_bulk.pcap ]] || gzip -dc "$fast" >"$DIR/fast_bulk.pcap"
     captures+=(fast_bulk)
+fi
+if [[ $FLOODS == 1 ]]; then
+    [[ -s $DIR/syn_flood.pcap ]] || "$FLOOD" "$DIR/syn_flood.pcap" syn 1000000 2>/dev/null
+    [[ -s $DIR/short_1m.pcap ]] || "$FLOOD" "$DIR/short_1m.pcap" short 1000000 2>/dev/null
+    captures+=(syn_flood short_1m)
 fi
 
 # measure CMD...: one run; prints "wall_seconds peak_anon_KiB"
@@ -68,31 +81,39 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
     echo "Median of $RUNS alternating runs; ratio = tcpflow-audit's wall time / the floor's, in the same run."
     echo "Memory is the peak RssAnon (sampled every 2 ms), so the mapped capture's pages do not count."
     echo
-    echo "| capture | frames | connections | floor | format | time | ratio | peak anon memory |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| capture | frames | connections | floor | format | threads | time | ratio | peak anon memory |"
+    echo "|---|---|---|---|---|---|---|---|---|"
 } >"$OUT"
 
 for cap in "${captures[@]}"; do
     file=$DIR/$cap.pcap
     stats=$("$DIR/floor" "$file")
     frames=$(sed -E 's/.*packets ([0-9]+).*/\1/' <<<"$stats")
-    conns=$("$AUDIT" --format jsonl "$file" | wc -l)
+    conns=$("$AUDIT" --format jsonl -q "$file" | wc -l)
+    # variants: FORMAT@THREADS ("" = the default threads)
+    variants=()
+    case $cap in
+        syn_flood | short_1m) variants=(table@ jsonl@) ;;
+        *) for fmt in $FORMATS; do for t in $THREADS; do variants+=("$fmt@$t"); done; done ;;
+    esac
     declare -A times=() mems=()
     floor_times=()
     for ((i = 0; i < RUNS; i++)); do
         floor_times+=("$(measure "$DIR/floor" "$file" | cut -d' ' -f1)")
-        for fmt in $FORMATS; do
-            read -r t m < <(measure "$AUDIT" --format "$fmt" "$file")
-            times[$fmt]+="$t "
-            mems[$fmt]=$(( ${mems[$fmt]:-0} > m ? ${mems[$fmt]:-0} : m ))
+        for v in "${variants[@]}"; do
+            fmt=${v%@*} t=${v#*@}
+            read -r secs m < <(measure "$AUDIT" --format "$fmt" ${t:+--threads "$t"} "$file")
+            times[$v]+="$secs "
+            mems[$v]=$(( ${mems[$v]:-0} > m ? ${mems[$v]:-0} : m ))
         done
     done
     floor=$(printf '%s\n' "${floor_times[@]}" | median)
-    for fmt in $FORMATS; do
-        t=$(tr ' ' '\n' <<<"${times[$fmt]}" | grep . | median)
-        ratio=$(awk -v a="$t" -v b="$floor" 'BEGIN {printf "%.1f", a / b}')
-        mib=$(awk -v k="${mems[$fmt]}" 'BEGIN {printf "%.1f", k / 1024}')
-        echo "| $cap | $frames | $conns | ${floor} s | $fmt | ${t} s | ${ratio}x | ${mib} MiB |" >>"$OUT"
+    for v in "${variants[@]}"; do
+        fmt=${v%@*} t=${v#*@}
+        secs=$(tr ' ' '\n' <<<"${times[$v]}" | grep . | median)
+        ratio=$(awk -v a="$secs" -v b="$floor" 'BEGIN {printf "%.1f", a / b}')
+        mib=$(awk -v k="${mems[$v]}" 'BEGIN {printf "%.1f", k / 1024}')
+        echo "| $cap | $frames | $conns | ${floor} s | $fmt | ${t:-default} | ${secs} s | ${ratio}x | ${mib} MiB |" >>"$OUT"
     done
     unset times mems
 done

@@ -13,6 +13,7 @@ use tcpflow_audit::plot::PlotKind;
 use tcpflow_audit::report::html::DRAWN_BY_DEFAULT;
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey, parse_net};
+use tcpflow_audit::track::budget::{Budget, parse_size};
 use tcpflow_audit::track::{SketchSelect, TimelineSelect, TrackOptions};
 
 #[derive(Parser, Debug)]
@@ -124,6 +125,18 @@ pub struct Opts {
     /// Track connections by 4-tuple alone, ignoring 802.1Q/QinQ VLAN IDs (for captures where one direction is tagged and the other is not).
     #[arg(long)]
     pub ignore_vlan: bool,
+
+    /// Bound on connection state, reckoned at 3 KiB a connection and 256 bytes one that sent only a SYN (`512M`, `2G`); past it the least recently seen half-open and closed connections are evicted first, counted in `capture.evicted_connections` but not reported one by one.
+    #[arg(long = "memory-limit", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub memory_limit: u64,
+
+    /// Threads: above 1, the capture is read and decoded on a thread of its own beside the analysis (the output is the same). Default: the cores, at most 8; `1` for one thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// Hold at most N connections at once (tracked, or finished and waiting for the report); past it, evict as for `--memory-limit`.
+    #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
 
     /// Exit with code 1 if RULE matches, e.g. `retransmissions>0`, `outcome=REJ`, `server_time_wait_peak>=1000` (repeatable; `--help` lists the fields).
     #[arg(long = "fail-on", value_name = "RULE")]
@@ -447,6 +460,14 @@ impl Cli {
                 track: TrackOptions {
                     rfc1337: opts.rfc1337,
                     ignore_vlan: opts.ignore_vlan,
+                },
+                budget: Budget {
+                    memory_bytes: opts.memory_limit,
+                    max_connections: opts.max_connections,
+                },
+                threads: match opts.threads {
+                    Some(n) => usize::from(n),
+                    None => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
                 },
             },
             selection: Selection {

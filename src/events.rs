@@ -44,6 +44,8 @@ pub enum EventKind {
     NewAttempt,
     TimeWaitSegment,
     Dsack,
+    /// New data sent by the tail loss probe timer (not a retransmission).
+    NewDataProbe,
     Reuse,
     Unexpected,
     /// The segment is stamped before an earlier one of the connection, or more than a year
@@ -76,6 +78,7 @@ impl EventKind {
             EventKind::NewAttempt => "new_attempt",
             EventKind::TimeWaitSegment => "time_wait_segment",
             EventKind::Dsack => "dsack",
+            EventKind::NewDataProbe => "new_data_probe",
             EventKind::Reuse => "port_reuse",
             EventKind::Unexpected => "unexpected",
             EventKind::Clock => "clock",
@@ -156,6 +159,12 @@ impl EventLog {
     /// For rewording events decided later (a resend first read as a probe).
     pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Event> {
         self.kept.iter_mut()
+    }
+
+    /// Take back the events found `wrong` later. Their places in the story stay taken:
+    /// nothing else moves.
+    pub fn forget(&mut self, wrong: impl Fn(&Event) -> bool) {
+        self.kept.retain(|e| !wrong(e));
     }
 
     /// Entries of the story told: events and state transitions, at most [`MAX_EVENTS`].

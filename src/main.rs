@@ -210,6 +210,12 @@ fn main() -> ExitCode {
         for w in &audit.capture.warnings {
             eprintln!("tcpflow-audit: warning: {w}");
         }
+        // A stream of connections has no place for what spans them (a SYN flood, a scan).
+        if streaming {
+            for p in &audit.patterns {
+                eprintln!("tcpflow-audit: pattern {}: {}", p.kind, p.summary);
+            }
+        }
         let none = if streaming {
             matched == 0
         } else {

@@ -92,7 +92,42 @@ struct Acc {
     peers: Peers,
     fastest_reuse: Option<f64>,
     /// TIME_WAIT entries by peer, for a host's busiest destination; one peer for most.
-    entered_toward: Vec<(SocketAddr, u32)>,
+    entered_toward: Toward,
+}
+
+/// TIME_WAIT entries by peer: a short list for a client, which meets few servers; a table for
+/// a server holding TIME_WAIT toward a million clients' ports.
+enum Toward {
+    Few(Vec<(SocketAddr, u32)>),
+    Many(FastMap<SocketAddr, u32>),
+}
+
+impl Toward {
+    const FEW: usize = 8;
+
+    fn add(&mut self, peer: SocketAddr) {
+        match self {
+            Toward::Few(v) => {
+                if let Some((_, n)) = v.iter_mut().find(|(p, _)| *p == peer) {
+                    *n += 1;
+                } else if v.len() < Self::FEW {
+                    v.push((peer, 1));
+                } else {
+                    let mut map: FastMap<SocketAddr, u32> = v.drain(..).collect();
+                    map.insert(peer, 1);
+                    *self = Toward::Many(map);
+                }
+            }
+            Toward::Many(map) => *map.entry(peer).or_default() += 1,
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (SocketAddr, u32)> + '_> {
+        match self {
+            Toward::Few(v) => Box::new(v.iter().copied()),
+            Toward::Many(map) => Box::new(map.iter().map(|(&p, &n)| (p, n))),
+        }
+    }
 }
 
 /// The peers an endpoint met, with when each last opened a connection to it. Most endpoints are
@@ -156,7 +191,7 @@ impl TimeWaitAccumulator {
                     intervals: Vec::new(),
                     peers: Peers::One(peer, c.first_ts),
                     fastest_reuse: None,
-                    entered_toward: Vec::new(),
+                    entered_toward: Toward::Few(Vec::new()),
                 }),
             };
             a.first_seen = a.first_seen.min((c.id, side));
@@ -173,10 +208,7 @@ impl TimeWaitAccumulator {
             if let Some(entered) = time_wait_entry(c, side) {
                 a.entered += 1;
                 a.intervals.push((entered, time_wait_exit(c, side)));
-                match a.entered_toward.iter_mut().find(|(p, _)| *p == peer) {
-                    Some((_, n)) => *n += 1,
-                    None => a.entered_toward.push((peer, 1)),
-                }
+                a.entered_toward.add(peer);
             }
         }
         if let Some(reuse) = &c.reuse
@@ -188,7 +220,16 @@ impl TimeWaitAccumulator {
     }
 
     /// The report for a capture from `start` to `end` with a `duration_s` TIME_WAIT.
-    pub fn report(self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
+    pub fn report(mut self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
+        // An evicted connection's TIME_WAIT was settled as running its course; one that would
+        // have outlasted the capture is held at its end.
+        for a in self.acc.values_mut() {
+            for (_, exit) in &mut a.intervals {
+                if exit.is_some_and(|x| x > end) {
+                    *exit = None;
+                }
+            }
+        }
         let by_host = hosts(&self.acc, duration_s, start, end);
         let mut by_endpoint: Vec<((u32, Side), EndpointTimeWait)> = self
             .acc
@@ -274,7 +315,7 @@ fn hosts(
     start: Timestamp,
     end: Timestamp,
 ) -> Vec<HostTimeWait> {
-    struct H<'a> {
+    struct H {
         first_seen: (u32, Side),
         ports: u32,
         server_roles: u32,
@@ -282,11 +323,21 @@ fn hosts(
         closed_actively: u32,
         entered: u32,
         intervals: Vec<(Timestamp, Option<Timestamp>)>,
-        toward: Vec<&'a (SocketAddr, u32)>,
+        toward: Vec<(SocketAddr, u32)>,
     }
-    let mut by_ip: FastMap<IpAddr, H> = crate::fastmap::new();
+    // Only hosts with an endpoint that closed actively or entered TIME_WAIT are reported: sum
+    // over those alone (a flood's million sources are neither).
+    let mut by_ip: FastMap<IpAddr, Option<H>> = crate::fastmap::new();
     for (ep, a) in acc {
-        let h = by_ip.entry(ep.ip()).or_insert(H {
+        if a.entered > 0 || a.closed_actively > 0 {
+            by_ip.insert(ep.ip(), None);
+        }
+    }
+    for (ep, a) in acc {
+        let Some(slot) = by_ip.get_mut(&ep.ip()) else {
+            continue;
+        };
+        let h = slot.get_or_insert(H {
             first_seen: a.first_seen,
             ports: 0,
             server_roles: 0,
@@ -307,6 +358,7 @@ fn hosts(
     }
     let mut out: Vec<((u32, Side), HostTimeWait)> = by_ip
         .into_iter()
+        .filter_map(|(ip, h)| Some((ip, h?)))
         .filter(|(_, h)| h.entered > 0 || h.closed_actively > 0)
         .map(|(host, h)| {
             let (peak, peak_ts) = peak(&h.intervals);

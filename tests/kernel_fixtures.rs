@@ -186,6 +186,13 @@ fn retransmissions_at_the_sender_equal_the_kernel_counters() {
                 t.nstat("client", "TcpExtTCPTimeouts"),
                 "{name}: TcpExtTCPTimeouts"
             );
+            // TCPLossProbes counts both kinds of probe: a resend of the tail (a retransmission)
+            // and new data (not one: bulk_loss50 has one, which TcpRetransSegs leaves out).
+            assert_eq!(
+                sum(&doc, "client", "tail_loss_probes") + sum(&doc, "client", "new_data_probes"),
+                t.nstat("client", "TcpExtTCPLossProbes"),
+                "{name}: TcpExtTCPLossProbes"
+            );
         }
     }
 }

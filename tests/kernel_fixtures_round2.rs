@@ -2,29 +2,15 @@
 //! tail loss probes, an RTO series without probes, keep-alive vs resend, reordering before the
 //! receiver, a fast sender, RST to TIME_WAIT (tcp_rfc1337 0 and 1), VLAN contexts.
 //!
-//! The current analyzer disagrees with the kernel on some of these counters. Those are listed in
-//! KNOWN_MISMATCHES (the same list is in fixtures/kernel/README.md, "Known mismatches") and are
-//! not asserted here; every other counter is. When the analyzer is fixed, delete the entry here;
-//! when a whole scenario agrees, it can move up to fixtures/kernel, where
-//! tests/kernel_fixtures.rs checks everything. No expected number is written here: they all come
-//! from the truth files.
+//! Every counter below is asserted on every capture (issue #14 left no known mismatch; the last
+//! two were a tail loss probe of new data and a D-SACK reaching TIME_WAIT). A scenario can move
+//! up to fixtures/kernel, where tests/kernel_fixtures.rs checks everything. No expected number
+//! is written here: they all come from the truth files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-/// (scenario, capture point, check) where tcpflow-audit does not yet agree with the kernel.
-/// Checks: connections, handshakes, retransmissions, fast, rto, tail_loss_probe, keep_alives,
-/// dsacked, time_wait_client, time_wait_server.
-const KNOWN_MISMATCHES: &[(&str, &str, &str)] = &[
-    // The sender's one tail loss probe sent new data (the initial window was out and nothing
-    // was acknowledged for 2·SRTT): not a retransmission, and not recognised.
-    ("reorder_receiver", "client", "tail_loss_probe"),
-    // The D-SACK for a FIN probe reached the server in TIME_WAIT: the kernel did not count it
-    // (TCPDSACKRecv 0), the capture shows it. Probably a kernel-counter blind spot, not a bug.
-    ("tw_rst_rfc1337_1", "server", "dsacked"),
-];
 
 fn round2_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kernel/round2")
@@ -94,16 +80,10 @@ fn ip_of(endpoint: &str) -> &str {
     ip.trim_start_matches('[').trim_end_matches(']')
 }
 
-fn known(scenario: &str, point: &str, check: &str) -> bool {
-    KNOWN_MISMATCHES
-        .iter()
-        .any(|&(s, p, c)| s == scenario && p == point && c == check)
-}
-
 /// Every capture of every round-two scenario, against the host beside the capture point (its
 /// every sent segment passed the capture) and, for connections and TIME_WAIT, both hosts.
 #[test]
-fn round_two_counters_that_already_agree_with_the_kernel() {
+fn round_two_counters_agree_with_the_kernel() {
     let mut checked = 0;
     let mut failures = Vec::new();
     for t in truths() {
@@ -164,8 +144,9 @@ fn round_two_counters_that_already_agree_with_the_kernel() {
                     nstat(&t, point, "TcpExtTCPTimeouts"),
                 ),
                 (
+                    // Both kinds of probe: resends of the tail and new data.
                     "tail_loss_probe",
-                    sum(&doc, point, "tail_loss_probes"),
+                    sum(&doc, point, "tail_loss_probes") + sum(&doc, point, "new_data_probes"),
                     nstat(&t, point, "TcpExtTCPLossProbes"),
                 ),
                 (
@@ -190,9 +171,6 @@ fn round_two_counters_that_already_agree_with_the_kernel() {
                 ),
             ];
             for (check, ours, kernel) in checks {
-                if known(name, point, check) {
-                    continue;
-                }
                 checked += 1;
                 if ours != kernel {
                     failures.push(format!(
@@ -204,19 +182,6 @@ fn round_two_counters_that_already_agree_with_the_kernel() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 100, "only {checked} checks ran");
-}
-
-/// The list above names only real (scenario, capture, check) triples.
-#[test]
-fn known_mismatches_name_recorded_captures() {
-    let t = truths();
-    for &(s, p, _) in KNOWN_MISMATCHES {
-        let doc = t
-            .iter()
-            .find(|d| d["scenario"] == s)
-            .unwrap_or_else(|| panic!("no round-two scenario {s}"));
-        assert!(doc["captures"][p].is_string(), "{s} has no {p} capture");
-    }
 }
 
 /// Where the drop rule dropped packets between the two capture points, the capture away from

@@ -3,10 +3,11 @@
 # that tests/tshark_diff.rs compares tcpflow-audit against. tshark is a test-time reference only
 # (Debian package `tshark`), never a runtime dependency.
 #
-#   tools/tshark-expected.sh            # fixtures/kernel/* and ../shared/captures/**
+#   tools/tshark-expected.sh            # fixtures/kernel/*, fixtures/kernel/round2/* and
+#                                       # ../shared/captures/**
 #
 # Output: one file per capture, named after its path (`kernel__x.pcap.tsv`,
-# `shared__zeek__http_get.pcap.tsv`); a header with the tshark version and the capture's SHA-256,
+# `kernel__round2__x.pcap.tsv`, `shared__zeek__http_get.pcap.tsv`); a header with the tshark version and the capture's SHA-256,
 # then `frame<TAB>flag,flag,...` for every frame with at least one tcp.analysis flag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,9 @@ one() {
 
 for f in fixtures/kernel/*.pcap fixtures/kernel/*.pcap.gz; do
     if [ -e "$f" ]; then one "$f" "kernel__$(basename "$f")"; fi
+done
+for f in fixtures/kernel/round2/*.pcap fixtures/kernel/round2/*.pcap.gz; do
+    if [ -e "$f" ]; then one "$f" "kernel__round2__$(basename "$f")"; fi
 done
 if [ -d ../shared/captures ]; then
     while IFS= read -r f; do

@@ -6,6 +6,7 @@
 //! [`Verdict`]. [`crate::analysis::count::apply`] is what changes counters and state.
 
 use crate::analysis::direction::{Direction, RecoveryKind};
+use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, LINUX_TIMEOUT_MIN_MS};
 use crate::analysis::{RetransKind, SegClass, SegFlags};
 use crate::decode::segment::Segment;
 use crate::seq::SeqNumber;
@@ -19,6 +20,10 @@ pub struct Context {
     /// A gap filled sooner than this after it opened was reordered, not resent: a resent
     /// segment can only reach the capture a round trip after the loss was signalled back.
     pub reorder_window_ms: f64,
+    /// The peer is in TIME_WAIT. Linux keeps only a timewait mini-socket there
+    /// (`tcp_timewait_state_process`), which parses options for PAWS alone: SACK blocks reaching
+    /// it are never read, so a D-SACK it receives tells its sender nothing (no TCPDSACKRecv).
+    pub peer_in_time_wait: bool,
 }
 
 /// What a segment that carries sequence space already sent is.
@@ -40,6 +45,18 @@ pub struct Retransmission {
     pub since_progress_ms: Option<f64>,
 }
 
+/// New data sent by the probe timer: a tail loss probe that is not a retransmission (RFC 8985
+/// §7.3: "transmit a new segment, if available"; Linux's `tcp_send_loss_probe` sends the next
+/// new segment when the receive window allows it, whatever the congestion window, else resends
+/// the last one). Linux counts it in TCPLossProbes, not in TcpRetransSegs.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct NewDataProbe {
+    /// How long the sender had been silent, with data outstanding and nothing heard.
+    pub quiet_ms: f64,
+    /// When Linux's probe timer fires after the sender's previous segment.
+    pub pto_ms: f64,
+}
+
 /// Everything [`classify`] found out about one segment.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub struct Verdict {
@@ -57,6 +74,8 @@ pub struct Verdict {
     pub gap_before: Option<(SeqNumber, SeqNumber)>,
     /// Its first SACK block reports this many bytes received twice (RFC 2883).
     pub dsack_bytes: Option<i64>,
+    /// That D-SACK reaches a peer in TIME_WAIT, which does not read it ([`Context`]).
+    pub dsack_unread: bool,
     /// Its ACK covers this many bytes beyond anything the capture saw the peer send.
     pub acked_unseen_bytes: Option<i64>,
     /// The peer's window (bytes) that this segment's data fills exactly.
@@ -64,6 +83,11 @@ pub struct Verdict {
     /// This RTO came twice the first resend's wait after it: that resend was a timeout too,
     /// not a tail loss probe, and the sender sends no probes.
     pub probe_was_timeout: bool,
+    /// New data sent as a tail loss probe.
+    pub new_data_probe: Option<NewDataProbe>,
+    /// More new data right behind what was read as a new-data probe, before the peer said
+    /// anything: a probe sends one segment, so that was the start of a burst, not a probe.
+    pub probe_retracted: bool,
 }
 
 /// Classify `seg`, sent by the endpoint whose direction is `d`, with `p` the peer's direction.
@@ -128,6 +152,9 @@ pub fn classify(
         } else if seg.seq > nxt && !f.syn() && !f.rst() {
             v.flags.prev_not_captured = true;
             v.gap_before = Some((nxt, seg.seq));
+        } else if seg.seq == nxt && seg.payload_len > 0 && !f.syn() && !f.rst() {
+            v.probe_retracted = new_data_follows_probe(d, p);
+            v.new_data_probe = new_data_probe(d, p, ts, ctx);
         }
     }
 
@@ -143,6 +170,7 @@ pub fn classify(
             if b0.right <= seg.ack || inside_next {
                 v.flags.dsack = true;
                 v.dsack_bytes = Some(b0.right.diff(b0.left));
+                v.dsack_unread = ctx.peer_in_time_wait;
             }
         }
         if let Some(peer_next) = p.next_seq
@@ -236,7 +264,10 @@ fn resent(d: &Direction, p: &Direction, seg: &Segment, ts: Timestamp, ctx: Conte
 /// How long ago the sender's retransmission timer was last re-armed: when SND.UNA last
 /// advanced, when it last retransmitted, or its first segment.
 fn since_progress_ms(d: &Direction, p: &Direction, ts: Timestamp) -> f64 {
-    [p.highest_ack_ts, d.last_retransmit_ts, d.first_ts]
+    // A probe of new data re-arms the timer too (`tcp_send_loss_probe` ends in
+    // `tcp_rearm_rto`).
+    let probe = d.tlp_sent.map(|t| t.at);
+    [p.highest_ack_ts, d.last_retransmit_ts, d.first_ts, probe]
         .into_iter()
         .flatten()
         .max()
@@ -246,24 +277,84 @@ fn since_progress_ms(d: &Direction, p: &Direction, ts: Timestamp) -> f64 {
 /// A tail loss probe is out and this timeout came at least 1.5 times the probe's own wait (or
 /// the RTO) after it. After a real probe Linux re-arms the RTO from the probe, so the RTO follows
 /// it by about one RTO; a stack without probes backs off and doubles instead (206, 600, 1200 ms).
+/// A probe of new data is never a timeout (a timeout resends the oldest data), so it proves
+/// nothing here.
 fn probe_was_timeout(d: &Direction, ts: Timestamp) -> bool {
-    let Some((sent, wait)) = d.tlp_sent else {
+    let Some(out) = d.tlp_sent.filter(|o| o.new_data_frame.is_none()) else {
         return false;
     };
     let rto = d.rtt.estimator.linux_rto_ms().unwrap_or(0.0);
-    d.tlp_high.is_some() && ts.millis_since(sent) >= 1.5 * wait.max(rto)
+    d.tlp_high.is_some() && ts.millis_since(out.at) >= 1.5 * out.wait_ms.max(rto)
 }
 
-/// Could Linux send a tail loss probe now (`tcp_schedule_loss_probe`)? SACK negotiated, no
-/// recovery under way (Open state), no probe already out, no timeout in this episode; and the
-/// segment is the tail: the probe resends the highest sequence sent.
-fn probe_possible(d: &Direction, p: &Direction, seg: &Segment) -> bool {
+/// Could Linux's probe timer be armed (`tcp_schedule_loss_probe`)? SACK negotiated, no recovery
+/// under way (Open state), no probe already out, no timeout in this episode.
+fn probe_timer_armed(d: &Direction, p: &Direction) -> bool {
     !d.sends_no_probes
         && d.sack_negotiated(p)
         && d.recovery.is_none()
         && d.tlp_high.is_none()
         && d.rto_streak == 0
-        && Some(seg.end()) == d.next_seq
+}
+
+/// Could Linux resend this segment as a tail loss probe? The timer is armed and the segment is
+/// the tail: a probe that resends sends the highest sequence sent.
+fn probe_possible(d: &Direction, p: &Direction, seg: &Segment) -> bool {
+    probe_timer_armed(d, p) && Some(seg.end()) == d.next_seq
+}
+
+/// Is new data at SND.NXT, sent now, the probe timer's? Linux arms the timer when it sends new
+/// data (`tcp_write_xmit` calls `tcp_schedule_loss_probe`) for PTO = 2·SRTT + 2 ms, or
+/// 2·SRTT + 200 ms with one segment in flight (a delayed ACK), and never beyond the RTO timer
+/// (counted from the oldest segment out). Strict reading, beside the sender only (elsewhere the
+/// capture does not see the gap as the sender did): the sender's previous segment was new data,
+/// data is outstanding, the peer has sent nothing since, and the silence matches that PTO.
+fn new_data_probe(
+    d: &Direction,
+    p: &Direction,
+    ts: Timestamp,
+    ctx: Context,
+) -> Option<NewDataProbe> {
+    if !ctx.near_sender || !probe_timer_armed(d, p) {
+        return None;
+    }
+    let last = d.last_ts?;
+    let outstanding = d.una(p).zip(d.next_seq).is_some_and(|(u, n)| u < n);
+    let peer_silent = p.last_ts.is_none_or(|t| t <= last);
+    if !outstanding || !peer_silent || d.last_new_data_ts != Some(last) {
+        return None;
+    }
+    let e = d.rtt.estimator;
+    let in_flight = d.rtt.outstanding();
+    if e.samples == 0 || in_flight == 0 {
+        return None;
+    }
+    let extra = if in_flight == 1 {
+        LINUX_RTO_FLOOR_MS
+    } else {
+        LINUX_TIMEOUT_MIN_MS
+    };
+    let mut pto_ms = 2.0 * e.srtt_ms + extra;
+    if let (Some(rto), Some(head)) = (e.linux_rto_ms(), d.rtt.oldest_sent()) {
+        let rto_left = rto - last.millis_since(head);
+        if rto_left > 0.0 {
+            pto_ms = pto_ms.min(rto_left);
+        }
+    }
+    let quiet_ms = ts.millis_since(last);
+    // The kernel's SRTT is not quite the capture's; and timers fire late, not early (a jiffy of
+    // rounding up, the timer wheel's slack): a small margin below, a larger one above.
+    let on_time = quiet_ms >= 0.9 * pto_ms - 1.0 && quiet_ms <= 1.2 * pto_ms + 5.0;
+    on_time.then_some(NewDataProbe { quiet_ms, pto_ms })
+}
+
+/// The sender's previous segment was read as a probe of new data and the peer has said nothing
+/// since: a probe sends one segment (`tcp_write_xmit` with `push_one = 2`), so more new data now
+/// means the sender was sending a burst of its own.
+fn new_data_follows_probe(d: &Direction, p: &Direction) -> bool {
+    d.tlp_sent.is_some_and(|o| {
+        o.new_data_frame.is_some() && d.last_ts == Some(o.at) && p.last_ts.is_none_or(|t| t <= o.at)
+    })
 }
 
 /// Decide why a segment was sent again. `d` is the sender's direction, `p` the peer's.

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::analysis::classify::{Resent, Retransmission, Verdict};
-use crate::analysis::direction::{Direction, Recovery, RecoveryKind};
+use crate::analysis::classify::{NewDataProbe, Resent, Retransmission, Verdict};
+use crate::analysis::direction::{Direction, ProbeOut, Recovery, RecoveryKind};
 use crate::analysis::{RetransKind, SegClass};
 use crate::decode::segment::Segment;
 use crate::events::{EventKind, SegmentLog};
@@ -19,7 +19,11 @@ pub struct DirStats {
     pub fast_retransmissions: u32,
     pub rto_retransmissions: u32,
     pub after_rto_retransmissions: u32,
+    /// Tail loss probes that resent the last segment (retransmissions).
     pub tail_loss_probes: u32,
+    /// Tail loss probes that sent new data: not retransmissions. Linux's TCPLossProbes counts
+    /// both kinds: `tail_loss_probes + new_data_probes`.
+    pub new_data_probes: u32,
     pub spurious_retransmissions: u32,
     pub syn_retransmissions: u32,
     pub fin_retransmissions: u32,
@@ -40,6 +44,7 @@ pub struct DirStats {
     /// D-SACK blocks it sent: data it received twice (RFC 2883).
     pub dsacks_sent: u32,
     /// Its retransmissions the peer reported receiving twice (D-SACK): spurious after all.
+    /// Only D-SACKs it could read: not those reaching it in TIME_WAIT (Linux's TCPDSACKRecv).
     pub dsacked_retransmissions: u32,
     pub resets: u32,
 }
@@ -98,6 +103,12 @@ pub fn apply(
     if v.probe_byte_resent {
         d.probe_byte = None;
     }
+    if v.probe_retracted {
+        retract_new_data_probe(d, log);
+    }
+    if let Some(probe) = v.new_data_probe {
+        count_new_data_probe(d, seg, probe, log);
+    }
     if let Some(resent) = v.resent {
         d.fill_gap(seg.seq, seg.end());
         match resent {
@@ -123,12 +134,20 @@ pub fn apply(
 
     if let Some(bytes) = v.dsack_bytes {
         d.stats.dsacks_sent += 1;
-        p.stats.dsacked_retransmissions += 1;
-        log.push(EventKind::Dsack, || {
-            format!(
-                "D-SACK: received {bytes} bytes twice; the peer's retransmission of them was spurious"
-            )
-        });
+        if v.dsack_unread {
+            log.push(EventKind::Dsack, || {
+                format!(
+                    "D-SACK: received {bytes} bytes twice; the peer's retransmission of them was spurious, but the peer is in TIME_WAIT and reads no SACK blocks (Linux: timewait socket)"
+                )
+            });
+        } else {
+            p.stats.dsacked_retransmissions += 1;
+            log.push(EventKind::Dsack, || {
+                format!(
+                    "D-SACK: received {bytes} bytes twice; the peer's retransmission of them was spurious"
+                )
+            });
+        }
     }
     if let Some(bytes) = v.acked_unseen_bytes {
         d.stats.acked_unseen += 1;
@@ -202,7 +221,11 @@ fn count_retransmission(d: &mut Direction, seg: &Segment, r: Retransmission, log
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b).unwrap_or(rto),
         };
-        d.tlp_sent = Some((log.ts, wait));
+        d.tlp_sent = Some(ProbeOut {
+            at: log.ts,
+            wait_ms: wait,
+            new_data_frame: None,
+        });
     }
     if kind == RetransKind::Rto {
         d.tlp_high = None;
@@ -218,6 +241,40 @@ fn count_retransmission(d: &mut Direction, seg: &Segment, r: Retransmission, log
             high: nxt,
         });
     }
+}
+
+fn count_new_data_probe(
+    d: &mut Direction,
+    seg: &Segment,
+    probe: NewDataProbe,
+    log: &mut SegmentLog,
+) {
+    d.stats.new_data_probes += 1;
+    // Linux's `tlp_high_seq`: SND.NXT after the probe.
+    d.tlp_high = Some(seg.end());
+    d.tlp_sent = Some(ProbeOut {
+        at: log.ts,
+        wait_ms: probe.quiet_ms,
+        new_data_frame: Some(log.frame),
+    });
+    let rel = seg.seq.relative_to(d.isn.unwrap_or(SeqNumber(0)));
+    log.push(EventKind::NewDataProbe, || {
+        format!(
+            "{} bytes of new data at seq {rel} sent as a tail loss probe (nothing heard for {:.1} ms, probe timeout {:.1} ms); not a retransmission",
+            seg.payload_len, probe.quiet_ms, probe.pto_ms
+        )
+    });
+}
+
+/// The segment read as a probe of new data was the first of a burst: it is ordinary new data.
+fn retract_new_data_probe(d: &mut Direction, log: &mut SegmentLog) {
+    let Some(frame) = d.tlp_sent.take().and_then(|o| o.new_data_frame) else {
+        return;
+    };
+    d.tlp_high = None;
+    d.stats.new_data_probes = d.stats.new_data_probes.saturating_sub(1);
+    log.log
+        .forget(|e| e.kind == EventKind::NewDataProbe && e.frame == Some(frame));
 }
 
 fn describe_retransmission(d: &Direction, seg: &Segment, r: Retransmission) -> String {

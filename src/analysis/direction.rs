@@ -21,6 +21,16 @@ pub struct Recovery {
     pub high: SeqNumber,
 }
 
+/// A tail loss probe out: what the sender's `tlp_high_seq` stands for in Linux.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeOut {
+    pub at: Timestamp,
+    /// How long after the timer's last re-arming it left.
+    pub wait_ms: f64,
+    /// It sent new data, in this frame (not a resend of the tail).
+    pub new_data_frame: Option<u64>,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Hole {
     pub start: SeqNumber,
@@ -88,8 +98,8 @@ pub struct Direction {
     /// A tail loss probe is out: SND.MAX when it was sent (Linux's `tlp_high_seq`). No second
     /// probe until the peer acknowledges it; the next timer-driven resend is the RTO.
     pub tlp_high: Option<SeqNumber>,
-    /// When that probe was sent, and how long after the last progress it left.
-    pub tlp_sent: Option<(Timestamp, f64)>,
+    /// That probe.
+    pub tlp_sent: Option<ProbeOut>,
     /// This sender's timer resends double from the first one: it sends no tail loss probes
     /// (Linux with `tcp_early_retrans=0`, or a stack without TLP).
     pub sends_no_probes: bool,

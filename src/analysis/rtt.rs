@@ -9,6 +9,9 @@ use crate::time::Timestamp;
 pub const RFC_RTO_FLOOR_MS: f64 = 1000.0;
 /// Linux's TCP_RTO_MIN.
 pub const LINUX_RTO_FLOOR_MS: f64 = 200.0;
+/// Linux's TCP_TIMEOUT_MIN (2 jiffies; 2 ms at HZ=1000): what the probe timer adds to 2·SRTT
+/// when more than one segment is in flight.
+pub const LINUX_TIMEOUT_MIN_MS: f64 = 2.0;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RttEstimator {
@@ -84,6 +87,19 @@ impl RttSampler {
         } else {
             self.len += 1;
         }
+    }
+
+    /// Segments sent and not yet cumulatively acknowledged (Linux's `packets_out`), as far as
+    /// the ring remembers: at most [`RING`].
+    pub fn outstanding(&self) -> usize {
+        self.len
+    }
+
+    /// When the oldest segment not yet acknowledged was first sent (the head of Linux's
+    /// retransmission queue, which its RTO timer counts from).
+    pub fn oldest_sent(&self) -> Option<Timestamp> {
+        let ring = self.ring.as_ref()?;
+        (self.len > 0).then(|| ring[self.head].sent)
     }
 
     /// The connection will see no more segments: keep only the estimator.

@@ -89,6 +89,8 @@ pub struct CaptureInfo {
     pub frames: u64,
     /// Frames that repeat an earlier one (see [`crate::dedup`]); set by the audit.
     pub duplicate_frames: u64,
+    /// Connections evicted to keep within the memory bound (set by the analysis).
+    pub evicted_connections: u64,
     pub warnings: Vec<String>,
     /// Each file read, in the order given: one entry for a single file; when several files are
     /// read as one capture ([`read_captures`]), the fields above add them up.

@@ -338,6 +338,16 @@ impl Connection {
     pub fn probes_were_timeouts(&mut self, s: Side) {
         let d = &mut self.dirs[s];
         d.sends_no_probes = true;
+        if std::mem::take(&mut d.stats.new_data_probes) > 0 {
+            // Nor were its probes of new data probes: only new data, sent when it was.
+            if d.tlp_sent.is_some_and(|o| o.new_data_frame.is_some()) {
+                d.tlp_high = None;
+                d.tlp_sent = None;
+            }
+            self.events
+                .forget(|e| e.side == Some(s) && e.kind == EventKind::NewDataProbe);
+        }
+        let d = &mut self.dirs[s];
         let n = std::mem::take(&mut d.stats.tail_loss_probes);
         if n == 0 {
             return;
@@ -400,6 +410,7 @@ impl Connection {
         Context {
             near_sender,
             reorder_window_ms,
+            peer_in_time_wait: self.ends[other(s)].state == State::TimeWait,
         }
     }
 

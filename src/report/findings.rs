@@ -54,8 +54,8 @@ macro_rules! event {
 }
 
 /// Every kind, in the order the reports list them: the five retransmission kinds (which add up
-/// to `retransmissions`), then ACK and window trouble, then what the capture missed, then
-/// protocol oddities.
+/// to `retransmissions`), tail loss probes of new data (not retransmissions), then ACK and
+/// window trouble, then what the capture missed, then protocol oddities.
 pub static KINDS: &[AnomalyKind] = &[
     stat!("fast", "fast retransmissions", fast_retransmissions),
     stat!("rto", "RTO retransmissions", rto_retransmissions),
@@ -70,6 +70,7 @@ pub static KINDS: &[AnomalyKind] = &[
         "spurious retransmissions",
         spurious_retransmissions
     ),
+    stat!("tlp-new", "tail loss probes of new data", new_data_probes),
     stat!("ooo", "out-of-order segments", out_of_order),
     stat!("dupack", "duplicate ACKs", dup_acks),
     stat!("zerowin", "zero-window advertisements", zero_window),

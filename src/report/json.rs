@@ -87,7 +87,7 @@ struct Document<'a> {
     schema: &'static str,
     capture: Value,
     connections: Connections<'a>,
-    time_wait: Value,
+    time_wait: TimeWaitJson<'a>,
     patterns: Value,
 }
 
@@ -136,6 +136,7 @@ impl<'a> Document<'a> {
                 "first_ts": a.first_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "last_ts": a.last_ts.map_or(Value::Null, |t| ts(t, digits)),
                 "duplicate_frames": a.capture.duplicate_frames,
+                "evicted_connections": a.capture.evicted_connections,
                 "warnings": a.capture.warnings,
                 "files": a.capture.files.iter().map(|f| json!({
                     "file": f.file,
@@ -470,12 +471,46 @@ fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
 }
 
 /// The document's `time_wait` object (also `time-wait --format json`).
-pub fn time_wait(a: &Audit, digits: u8) -> Value {
-    json!({
-        "duration_s": a.time_wait.duration_s,
-        "by_endpoint": a.time_wait.by_endpoint.iter().map(|e| time_wait_endpoint(e, digits, a.label.as_deref())).collect::<Vec<_>>(),
-        "by_host": a.time_wait.by_host.iter().map(|h| time_wait_host(h, digits, a.label.as_deref())).collect::<Vec<_>>(),
-    })
+pub fn time_wait(a: &Audit, digits: u8) -> TimeWaitJson<'_> {
+    TimeWaitJson { a, digits }
+}
+
+/// The `time_wait` section, written record by record as it is serialized: a capture where
+/// every client port held TIME_WAIT has a record per port, never all built at once.
+pub struct TimeWaitJson<'a> {
+    a: &'a Audit,
+    digits: u8,
+}
+
+impl Serialize for TimeWaitJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (tw, label, digits) = (&self.a.time_wait, self.a.label.as_deref(), self.digits);
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("duration_s", &tw.duration_s)?;
+        m.serialize_entry(
+            "by_endpoint",
+            &Records(&tw.by_endpoint, &|e| time_wait_endpoint(e, digits, label)),
+        )?;
+        m.serialize_entry(
+            "by_host",
+            &Records(&tw.by_host, &|h| time_wait_host(h, digits, label)),
+        )?;
+        m.end()
+    }
+}
+
+/// A list serialized one record at a time, each made into JSON only when its turn comes.
+struct Records<'a, T>(&'a [T], &'a dyn Fn(&T) -> Value);
+
+impl<T> Serialize for Records<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for r in self.0 {
+            seq.serialize_element(&(self.1)(r))?;
+        }
+        seq.end()
+    }
 }
 
 /// One host's TIME_WAIT record, stamped with `--label` when given.

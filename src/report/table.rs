@@ -92,6 +92,13 @@ pub fn summary(a: &Audit, width: usize) -> String {
         a.skipped_total(),
         a.connection_count
     );
+    if c.evicted_connections > 0 {
+        let _ = writeln!(
+            s,
+            "          {} of them evicted by the memory bound, not reported below",
+            c.evicted_connections
+        );
+    }
     for (reason, n) in &a.skipped {
         let line = format!("          skipped {n:>6} {} ({reason})", reason.key());
         findings::push_cut(&mut s, &line, width);

@@ -22,10 +22,29 @@ use crate::conn::{Connection, EventKind, Reuse, RoleRule, other};
 use crate::decode::segment::Segment;
 use crate::time::Timestamp;
 
+pub mod budget;
+mod slot;
+
+pub use slot::{FirstSyn, Slot};
+
+use budget::{Candidate, Held, eviction_rank};
+
 /// The shortest quiet time after which a closed connection is retired: Linux's TIME_WAIT
 /// (`TCP_TIMEWAIT_LEN`, 60 s), so a short `--time-wait` does not split a connection whose last
 /// retransmissions are still on the way.
 pub const MIN_LINGER_S: f64 = 60.0;
+
+/// How long a client keeps resending an unanswered SYN before it gives up: Linux's default
+/// `net.ipv4.tcp_syn_retries = 6`, resends 1, 3, 7, 15, 31 and 63 s after the first SYN and a
+/// last wait of 64 s, 127 s in all. A connection whose SYNs were never answered is retired
+/// then; a client seen resending later runs a longer schedule of the same doubling, and is
+/// given until its next resend would be due (twice the time from its first SYN to its last,
+/// plus one second), plus [`SYN_SLACK_S`].
+pub const SYN_GIVE_UP_S: f64 = 127.0;
+/// Allowance for a resend that leaves a little late.
+const SYN_SLACK_S: f64 = 1.0;
+/// How often (in capture time) the table is searched for unanswered SYNs to retire.
+const SWEEP_S: f64 = 8.0;
 
 /// Which connections keep a per-segment ladder.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,10 +114,32 @@ pub struct TrackOptions {
 
 /// Both endpoints, lower first, and the VLAN IDs (outer, inner; 0 when untagged): the same
 /// 4-tuple on two VLANs is two connections, as in Suricata's default `vlan.use-for-tracking`.
-type FlowKey = (SocketAddr, SocketAddr, [u16; 2]);
+const UNTAGGED: [u16; 2] = [0, 0];
+/// Marks a 4-tuple whose newest connection has been retired (VLAN IDs are 12 bits).
+const NO_VLAN: [u16; 2] = [u16::MAX, u16::MAX];
+
+pub type FlowKey = (SocketAddr, SocketAddr, [u16; 2]);
 
 fn flow_key(a: SocketAddr, b: SocketAddr, vlan: [u16; 2]) -> FlowKey {
     if a <= b { (a, b, vlan) } else { (b, a, vlan) }
+}
+
+/// When the client of a connection whose SYNs were never answered gives up: only one side has
+/// sent, and it is still in SYN_SENT. `None` for any other connection.
+fn syn_given_up(slot: &Slot) -> Option<Timestamp> {
+    let (first, last) = match slot {
+        Slot::First(f) => (f.ts, f.ts),
+        Slot::Conn(c) => {
+            let sender = (0..2).find(|&s| c.dirs[s].stats.packets > 0)?;
+            let quiet = c.dirs[other(sender)].stats.packets == 0;
+            if !quiet || c.ends[sender].state != State::SynSent {
+                return None;
+            }
+            (c.dirs[sender].first_syn?.0, c.last_ts)
+        }
+    };
+    let next_resend = 2.0 * last.secs_since(first) + 1.0;
+    Some(first.plus_secs(SYN_GIVE_UP_S.max(next_resend) + SYN_SLACK_S))
 }
 
 /// Does either endpoint still hold the connection open?
@@ -109,9 +150,16 @@ fn is_closed(c: &Connection) -> bool {
 }
 
 pub struct Tracker {
-    /// The current incarnation of every 4-tuple not yet retired. Boxed: a connection is a few
-    /// KiB, and the table moves its entries when it grows.
-    live: FastMap<FlowKey, Box<Connection>>,
+    /// The current incarnation of every 4-tuple not yet retired: a connection, boxed (it is a
+    /// few KiB, and the table moves its entries when it grows), or only its first SYN.
+    live: FastMap<FlowKey, Slot>,
+    /// Hold a connection that has seen only its first SYN as that SYN ([`Slot::First`]);
+    /// off when every segment's connection must be at hand ([`Tracker::connection_of`]).
+    compact: bool,
+    /// How many entries of `live` are [`Slot::First`].
+    first_syns: u64,
+    /// When the table is next searched for unanswered SYNs to retire.
+    next_sweep: Option<Timestamp>,
     closed: ClosedQueue,
     /// Finished connections not yet taken by the caller.
     #[allow(
@@ -138,8 +186,9 @@ pub struct Tracker {
     /// a lone resend of theirs read as a probe was a timeout (settled when it is retired).
     no_probe_senders: FastMap<IpAddr, ()>,
     options: TrackOptions,
-    /// The VLAN IDs of the newest connection of each 4-tuple, and the other direction's IDs of
-    /// connections tagged differently each way (see `vlan_partner`).
+    /// The VLAN IDs of the newest connection of each 4-tuple where it is tagged (no entry:
+    /// untagged; `NO_VLAN`: retired), and the other direction's IDs of connections tagged
+    /// differently each way (see `vlan_partner`).
     newest_vlan: FastMap<(SocketAddr, SocketAddr), [u16; 2]>,
     vlan_alias: FastMap<FlowKey, [u16; 2]>,
 }
@@ -157,6 +206,9 @@ impl Tracker {
     pub fn new(timeline: TimelineSelect, time_wait_s: f64) -> Tracker {
         Tracker {
             live: fastmap::new(),
+            compact: true,
+            first_syns: 0,
+            next_sweep: None,
             closed: ClosedQueue {
                 heap: BinaryHeap::new(),
                 linger_s: time_wait_s.max(MIN_LINGER_S),
@@ -192,12 +244,24 @@ impl Tracker {
         self
     }
 
+    /// Build every connection as its first segment arrives, so that
+    /// [`Tracker::connection_of`] always has it (for a caller that watches every frame).
+    pub fn without_compact_syns(mut self) -> Tracker {
+        self.compact = false;
+        self
+    }
+
     pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
         // The clock that retires connections is the earlier of this segment's time and the
         // previous one's, so one frame stamped far in the future does not retire everything.
         let clock = self.last_ts.map_or(ts, |last| last.min(ts));
         self.last_ts = Some(ts);
         self.retire_until(clock);
+        let sweep = *self.next_sweep.get_or_insert(clock.plus_secs(SWEEP_S));
+        if clock >= sweep {
+            self.retire_unanswered(clock);
+            self.next_sweep = Some(clock.plus_secs(SWEEP_S));
+        }
         let vlan = if self.options.ignore_vlan {
             [0, 0]
         } else {
@@ -207,7 +271,7 @@ impl Tracker {
         // One lookup for the common case: a segment of the current incarnation.
         let new_incarnation = loop {
             match self.live.get_mut(&key) {
-                Some(conn) if !conn.is_new_incarnation(seg) => {
+                Some(Slot::Conn(conn)) if !conn.is_new_incarnation(seg) => {
                     let closed = self.closed.feed(conn, key, seg, ts, frame);
                     note_no_probes(&mut self.no_probe_senders, conn);
                     if closed {
@@ -215,7 +279,11 @@ impl Tracker {
                     }
                     return;
                 }
-                Some(_) => break true,
+                Some(Slot::Conn(_)) => break true,
+                // Only its SYN so far: build the connection, then look again.
+                Some(Slot::First(_)) => {
+                    self.conn_mut(key);
+                }
                 None => match self.vlan_partner(key, seg) {
                     Some(partner) => key = partner,
                     None => break false,
@@ -225,9 +293,9 @@ impl Tracker {
         if new_incarnation {
             self.new_incarnation(key, seg, ts, frame);
         } else {
-            self.open(key, seg, ts, frame);
+            self.open(key, seg, ts, frame, true);
         }
-        if let Some(conn) = self.live.get_mut(&key) {
+        if let Some(Slot::Conn(conn)) = self.live.get_mut(&key) {
             let closed = self.closed.feed(conn, key, seg, ts, frame);
             note_no_probes(&mut self.no_probe_senders, conn);
             if closed {
@@ -243,7 +311,7 @@ impl Tracker {
         let SketchSelect::MostAnomalous(n) = self.sketches else {
             return;
         };
-        let Some(c) = self.live.get_mut(&key) else {
+        let Some(Slot::Conn(c)) = self.live.get_mut(&key) else {
             return;
         };
         let rank = draw_rank(c);
@@ -257,11 +325,41 @@ impl Tracker {
         self.closed_best.insert(pos, (rank, key));
         if self.closed_best.len() > n
             && let Some((out_rank, out_key)) = self.closed_best.pop()
-            && let Some(out) = self.live.get_mut(&out_key)
+            && let Some(Slot::Conn(out)) = self.live.get_mut(&out_key)
             && out.id == out_rank.1
             && out.sketch.take().is_some()
         {
             self.sketched_open -= 1;
+        }
+    }
+
+    /// The connection of `key`, built from its first SYN if that is all the table holds.
+    fn conn_mut(&mut self, key: FlowKey) -> Option<&mut Connection> {
+        if let Some(Slot::First(_)) = self.live.get(&key)
+            && let Some(slot) = self.live.remove(&key)
+        {
+            let conn = self.built(key, slot);
+            self.live.insert(key, Slot::Conn(conn));
+        }
+        match self.live.get_mut(&key)? {
+            Slot::Conn(c) => Some(c),
+            Slot::First(_) => None,
+        }
+    }
+
+    /// The connection of a slot taken out of the table: a first SYN becomes the connection
+    /// [`Tracker::open`] would have built and fed at once.
+    fn built(&mut self, key: FlowKey, slot: Slot) -> Box<Connection> {
+        match slot {
+            Slot::Conn(c) => c,
+            Slot::First(f) => {
+                self.first_syns -= 1;
+                let seg = f.segment(key.0, key.1, key.2);
+                let mut conn = Box::new(self.new_connection(f.id, key, &seg, f.ts, f.frame));
+                self.closed.feed(&mut conn, key, &seg, f.ts, f.frame);
+                note_no_probes(&mut self.no_probe_senders, &conn);
+                conn
+            }
         }
     }
 
@@ -274,10 +372,10 @@ impl Tracker {
         };
         let key = flow_key(seg.src, seg.dst, vlan);
         if let Some(c) = self.live.get(&key) {
-            return Some(c);
+            return c.as_conn();
         }
         let &w = self.vlan_alias.get(&key)?;
-        self.live.get(&(key.0, key.1, w)).map(|c| &**c)
+        self.live.get(&(key.0, key.1, w))?.as_conn()
     }
 
     /// A segment whose VLAN IDs match no live connection may be the other direction of one
@@ -295,9 +393,12 @@ impl Tracker {
             }
             self.vlan_alias.remove(&key);
         }
-        let &w = self.newest_vlan.get(&(key.0, key.1))?;
+        let w = self.newest_vlan(key.0, key.1)?;
         let alt = (key.0, key.1, w);
-        let conn = self.live.get_mut(&alt).filter(|_| w != key.2)?;
+        if w == key.2 {
+            return None;
+        }
+        let conn = self.conn_mut(alt)?;
         let s = conn.side_of(seg.src);
         if conn.dirs[s].stats.packets > 0
             || conn.dirs[other(s)].stats.packets == 0
@@ -308,6 +409,49 @@ impl Tracker {
         conn.vlan_reply = Some(key.2);
         self.vlan_alias.insert(key, w);
         Some(alt)
+    }
+
+    /// The connections tracked now, by kind (for the memory bound, [`budget`]).
+    pub fn held(&self) -> Held {
+        Held {
+            first_syns: self.first_syns,
+            connections: self.live.len() as u64 - self.first_syns,
+        }
+    }
+
+    /// Every tracked connection as a candidate for eviction.
+    pub fn eviction_candidates(&self, out: &mut Vec<Candidate<Option<FlowKey>>>) {
+        out.extend(self.live.iter().map(|(&key, slot)| Candidate {
+            // A connection that has seen only its SYN is half-open.
+            rank: slot.as_conn().map_or(0, eviction_rank),
+            last_seen: slot.last_ts(),
+            id: slot.id(),
+            at: Some(key),
+        }));
+    }
+
+    /// Stop tracking the connection of `key` to keep within the memory bound. It is settled
+    /// as though its TIME_WAIT, if any, ran its course; its next segment opens a new
+    /// connection. A closed connection lingering for late segments is, with `hand_over`,
+    /// retired early ([`Tracker::drain_finished`] has it, to be reported as usual); any other
+    /// is handed back to be counted in the capture-wide reports, not reported itself.
+    pub fn evict(&mut self, key: FlowKey, hand_over: bool) -> Option<Box<Connection>> {
+        let slot = self.live.remove(&key)?;
+        let c = self.built(key, slot);
+        if hand_over && is_closed(&c) {
+            self.retire(c, Timestamp::MAX);
+            return None;
+        }
+        Some(self.settle(c, Timestamp::MAX))
+    }
+
+    /// The VLAN IDs of the newest live connection of the 4-tuple `a`–`b`, if it may have one.
+    fn newest_vlan(&self, a: SocketAddr, b: SocketAddr) -> Option<[u16; 2]> {
+        match self.newest_vlan.get(&(a, b)) {
+            Some(&NO_VLAN) => None,
+            Some(&w) => Some(w),
+            None => Some(UNTAGGED),
+        }
     }
 
     /// Connections finished so far, in the order they finished.
@@ -324,7 +468,10 @@ impl Tracker {
             self.closed.heap.pop();
             // Gone already, or opened again since it closed (a refused SYN answered on its
             // retry): `feed` queues it again when it next closes.
-            let Some(c) = self.live.get(&key).filter(|c| c.id == id && is_closed(c)) else {
+            let Some(c) = (self.live.get(&key))
+                .and_then(Slot::as_conn)
+                .filter(|c| c.id == id && is_closed(c))
+            else {
                 continue;
             };
             let due = c.last_ts.plus_secs(self.closed.linger_s);
@@ -332,34 +479,64 @@ impl Tracker {
                 self.closed.heap.push(Reverse((due, id, key)));
                 continue;
             }
-            if let Some(c) = self.live.remove(&key) {
+            if let Some(Slot::Conn(c)) = self.live.remove(&key) {
+                self.retire(c, now);
+            }
+        }
+    }
+
+    /// Retire every connection whose client has given up on its unanswered SYNs by `now`
+    /// ([`SYN_GIVE_UP_S`]), in order of id. A later SYN of the same 4-tuple opens a new one.
+    fn retire_unanswered(&mut self, now: Timestamp) {
+        let mut due: Vec<(u32, FlowKey)> = self
+            .live
+            .iter()
+            .filter(|(_, slot)| syn_given_up(slot).is_some_and(|at| at <= now))
+            .map(|(&key, slot)| (slot.id(), key))
+            .collect();
+        due.sort_unstable_by_key(|&(id, _)| id);
+        for (_, key) in due {
+            if let Some(slot) = self.live.remove(&key) {
+                let c = self.built(key, slot);
                 self.retire(c, now);
             }
         }
     }
 
     /// Settle a connection that will see no more segments and queue it for the caller.
-    fn retire(&mut self, mut c: Box<Connection>, end: Timestamp) {
+    fn retire(&mut self, c: Box<Connection>, end: Timestamp) {
+        let c = self.settle(c, end);
+        self.finished.push(c);
+    }
+
+    /// Settle a connection that will see no more segments (it leaves the table).
+    fn settle(&mut self, mut c: Box<Connection>, end: Timestamp) -> Box<Connection> {
         if c.sketch.is_some() {
             self.sketched_open -= 1;
         }
         self.settle_role(&mut c);
         let (a, b, vlan) = flow_key(c.addrs[0], c.addrs[1], c.vlan);
-        if self.newest_vlan.get(&(a, b)) == Some(&vlan) {
-            self.newest_vlan.remove(&(a, b));
+        if self.newest_vlan(a, b) == Some(vlan) {
+            if vlan != UNTAGGED && self.live.contains_key(&(a, b, UNTAGGED)) {
+                // An older untagged incarnation is still live, but it is not the newest.
+                self.newest_vlan.insert((a, b), NO_VLAN);
+            } else {
+                self.newest_vlan.remove(&(a, b));
+            }
         }
         if let Some(reply) = c.vlan_reply {
             self.vlan_alias.remove(&(a, b, reply));
         }
         for s in 0..2 {
-            if c.dirs[s].stats.tail_loss_probes > 0
+            let st = &c.dirs[s].stats;
+            if st.tail_loss_probes + st.new_data_probes > 0
                 && self.no_probe_senders.contains_key(&c.addrs[s].ip())
             {
                 c.probes_were_timeouts(s);
             }
         }
         c.finish(end, self.time_wait_s);
-        self.finished.push(c);
+        c
     }
 
     /// SPEC.md §1: without a handshake or a port below 1024, the lower port is the server if
@@ -379,9 +556,46 @@ impl Tracker {
         }
     }
 
-    fn open(&mut self, key: FlowKey, seg: &Segment, ts: Timestamp, frame: u64) {
+    /// Open the connection `seg` starts, held as its SYN alone where `may_compact` and possible.
+    fn open(&mut self, key: FlowKey, seg: &Segment, ts: Timestamp, frame: u64, may_compact: bool) {
         let id = self.next_id;
         self.next_id += 1;
+        if !self.options.ignore_vlan {
+            if key.2 == UNTAGGED {
+                // Untagged is what a missing entry means: no entry per connection on the
+                // common untagged link.
+                if !self.newest_vlan.is_empty() {
+                    self.newest_vlan.remove(&(key.0, key.1));
+                }
+            } else {
+                self.newest_vlan.insert((key.0, key.1), key.2);
+            }
+        }
+        for a in [seg.src, seg.dst] {
+            *self.port_uses.entry(a.port()).or_default() += 1;
+        }
+        let compact = may_compact && self.compact && !self.timeline.wants(id);
+        if let Some(first) = compact
+            .then(|| FirstSyn::of(seg, key.0, id, ts, frame))
+            .flatten()
+        {
+            self.live.insert(key, Slot::First(first));
+            self.first_syns += 1;
+            return;
+        }
+        let conn = self.new_connection(id, key, seg, ts, frame);
+        self.live.insert(key, Slot::Conn(Box::new(conn)));
+    }
+
+    /// The connection `seg` opens, not yet fed the segment.
+    fn new_connection(
+        &mut self,
+        id: u32,
+        key: FlowKey,
+        seg: &Segment,
+        ts: Timestamp,
+        frame: u64,
+    ) -> Connection {
         let mut conn = Connection::new(id, seg, ts, frame, self.timeline.wants(id));
         let room = match self.sketches {
             SketchSelect::MostAnomalous(n) => self.sketched_open < SKETCHED_PER_DRAWN * n,
@@ -393,9 +607,6 @@ impl Tracker {
         }
         conn.rfc1337 = self.options.rfc1337;
         conn.vlan = key.2;
-        if !self.options.ignore_vlan {
-            self.newest_vlan.insert((key.0, key.1), key.2);
-        }
         if conn.role_rule == RoleRule::FirstSender {
             // Mid-stream: a port below 1024 marks the server at once; the port-popularity rule
             // waits until the connection is retired.
@@ -407,19 +618,17 @@ impl Tracker {
                 conn.role_rule = RoleRule::WellKnownPort;
             }
         }
-        for a in conn.addrs {
-            *self.port_uses.entry(a.port()).or_default() += 1;
-        }
-        self.live.insert(key, Box::new(conn));
+        conn
     }
 
     /// A SYN reuses the 4-tuple: retire the old incarnation and judge the reuse if the old one
     /// was still in TIME_WAIT (RFC 6191, RFC 1122 §4.2.2.13).
     fn new_incarnation(&mut self, key: FlowKey, seg: &Segment, ts: Timestamp, frame: u64) {
         let new_id = self.next_id;
-        let Some(mut old) = self.live.remove(&key) else {
+        let Some(slot) = self.live.remove(&key) else {
             return;
         };
+        let mut old = self.built(key, slot);
         let holder = old.time_wait_holders().next().filter(|&h| {
             let entered = old.ends[h].time_wait_entered.unwrap_or(ts);
             ts < entered.plus_secs(self.time_wait_s)
@@ -444,9 +653,10 @@ impl Tracker {
                 });
         }
         self.retire(old, ts);
-        self.open(key, seg, ts, frame);
+        // A reuse is written into the new connection at once, so it is built at once.
+        self.open(key, seg, ts, frame, reuse.is_none());
         if let Some((previous, holder_addr, held_for_s, acceptable, reason)) = reuse
-            && let Some(conn) = self.live.get_mut(&key)
+            && let Some(Slot::Conn(conn)) = self.live.get_mut(&key)
         {
             let holder = conn.side_of(holder_addr);
             conn.reuse = Some(Box::new(Reuse {
@@ -480,15 +690,37 @@ impl Tracker {
     }
 
     /// [`Tracker::finish`] without moving the connections out of their boxes.
-    pub fn finish_boxed(mut self, capture_end: Timestamp) -> Vec<Box<Connection>> {
-        let mut live: Vec<Box<Connection>> = self.live.drain().map(|(_, c)| c).collect();
-        live.sort_by_key(|c| c.id);
-        for c in live {
-            self.retire(c, capture_end);
-        }
-        let mut out = self.finished;
-        out.sort_by_key(|c| c.id);
+    pub fn finish_boxed(self, capture_end: Timestamp) -> Vec<Box<Connection>> {
+        let mut out = Vec::new();
+        self.finish_each(capture_end, |c, _| out.push(c));
         out
+    }
+
+    /// [`Tracker::finish`], handing each connection to `f` in order of id as it is settled,
+    /// with the connections still held after it, so that connections held only as their first
+    /// SYN are built one at a time and the caller can keep within a memory bound.
+    pub fn finish_each(mut self, capture_end: Timestamp, mut f: impl FnMut(Box<Connection>, Held)) {
+        let mut done = std::mem::take(&mut self.finished);
+        done.sort_by_key(|c| c.id);
+        let mut live: Vec<(FlowKey, Slot)> = std::mem::take(&mut self.live).into_iter().collect();
+        live.sort_by_key(|(_, s)| s.id());
+        let mut held = Held {
+            first_syns: self.first_syns,
+            connections: live.len() as u64 - self.first_syns,
+        };
+        let mut done = done.into_iter().peekable();
+        for (key, slot) in live {
+            while let Some(c) = done.next_if(|c| c.id < slot.id()) {
+                f(c, held);
+            }
+            match slot {
+                Slot::First(_) => held.first_syns -= 1,
+                Slot::Conn(_) => held.connections -= 1,
+            }
+            let c = self.built(key, slot);
+            f(self.settle(c, capture_end), held);
+        }
+        done.for_each(|c| f(c, held));
     }
 }
 

@@ -279,3 +279,197 @@ fn data_acknowledged_well_before_the_resend_makes_it_spurious() {
     let (conn, resend) = resend_after_covering_ack(20);
     assert_eq!(class_of(&conn, resend), kind(RetransKind::Spurious));
 }
+
+// ---------------------------------------------------------------------------------------------
+// New data sent by the probe timer (RFC 8985 §7.3, Linux `tcp_send_loss_probe`): a tail loss
+// probe that is not a retransmission. SRTT 50 ms (the handshake), Linux RTO 250 ms.
+// ---------------------------------------------------------------------------------------------
+
+/// Handshake, then `segments` 100-byte segments at 100 ms (from relative seq 1), nothing heard:
+/// with more than one segment in flight the probe timer fires 2·SRTT + 2 ms = 102 ms later, with
+/// one 2·SRTT + 200 ms capped at the RTO, 250 ms later.
+fn flight_unanswered(segments: u32, sack: bool) -> Capture {
+    let mut cap = Capture::with_timeline();
+    let mut opts = SYN_OPTIONS;
+    opts.sack_permitted = sack;
+    cap.at(
+        0,
+        Segment {
+            options: opts,
+            ..C_SYN
+        },
+    );
+    cap.at(
+        50,
+        Segment {
+            options: opts,
+            ..S_SYN_ACK
+        },
+    );
+    cap.at(51, C_ACK);
+    for i in 0..segments {
+        cap.at(100, client_data(1 + 100 * i, 100));
+    }
+    cap
+}
+
+fn probe_events(conn: &Connection) -> Vec<(Option<u64>, Option<Side>)> {
+    events(conn, EventKind::NewDataProbe)
+}
+
+#[test]
+fn new_data_at_the_probe_timeout_is_a_probe_not_a_retransmission() {
+    let mut cap = flight_unanswered(10, true);
+    let probe = cap.at(205, client_data(1001, 100));
+    cap.at(260, server_ack(1101));
+    let conn = cap.finish_one(1000);
+    let st = conn.dirs[C].stats;
+    assert_eq!((st.new_data_probes, st.tail_loss_probes), (1, 0));
+    assert_eq!(st.retransmissions, 0);
+    assert_eq!(class_of(&conn, probe), SegClass::Normal);
+    assert_eq!(probe_events(&conn), [(Some(probe), Some(C))]);
+    let detail = &conn
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::NewDataProbe)
+        .unwrap()
+        .detail;
+    assert!(detail.contains("probe timeout 102.0 ms"), "{detail}");
+}
+
+#[test]
+fn new_data_well_before_or_after_the_probe_timeout_is_not_a_probe() {
+    for at in [160, 180, 240] {
+        let mut cap = flight_unanswered(10, true);
+        cap.at(at, client_data(1001, 100));
+        let conn = cap.finish_one(1000);
+        assert_eq!(conn.dirs[C].stats.new_data_probes, 0, "new data at {at} ms");
+        assert!(probe_events(&conn).is_empty());
+    }
+}
+
+#[test]
+fn with_one_segment_in_flight_the_probe_waits_for_a_delayed_ack_up_to_the_rto() {
+    // 2·SRTT + 200 ms = 300 ms, capped by the RTO 250 ms after the segment.
+    let mut cap = flight_unanswered(1, true);
+    let probe = cap.at(352, client_data(101, 100));
+    let conn = cap.finish_one(1000);
+    assert_eq!(probe_events(&conn), [(Some(probe), Some(C))]);
+    // At 2·SRTT + 2 ms it would be the multi-segment timeout: too early with one in flight.
+    let mut cap = flight_unanswered(1, true);
+    cap.at(205, client_data(101, 100));
+    assert_eq!(cap.finish_one(1000).dirs[C].stats.new_data_probes, 0);
+}
+
+#[test]
+fn new_data_after_the_peer_spoke_is_not_a_probe() {
+    // A partial ACK at 150 ms re-arms the timers; what follows is ACK-clocked or the
+    // application's, not the silence a probe ends.
+    let mut cap = flight_unanswered(10, true);
+    cap.at(150, server_ack(201));
+    cap.at(205, client_data(1001, 100));
+    let conn = cap.finish_one(1000);
+    assert_eq!(conn.dirs[C].stats.new_data_probes, 0);
+}
+
+#[test]
+fn nothing_outstanding_or_no_sack_means_no_probe() {
+    // Everything acknowledged: the next data is the application's.
+    let mut cap = flight_unanswered(10, true);
+    cap.at(150, server_ack(1001));
+    cap.at(151, client_data(1001, 100));
+    cap.at(253, client_data(1101, 100));
+    assert_eq!(cap.finish_one(1000).dirs[C].stats.new_data_probes, 0);
+    // Linux schedules probes only where SACK was negotiated.
+    let mut cap = flight_unanswered(10, false);
+    cap.at(205, client_data(1001, 100));
+    assert_eq!(cap.finish_one(1000).dirs[C].stats.new_data_probes, 0);
+}
+
+#[test]
+fn a_burst_of_new_data_after_the_silence_is_the_senders_own_not_a_probe() {
+    // A probe sends one segment; two back to back, with nothing heard, are a burst.
+    let mut cap = flight_unanswered(10, true);
+    cap.at(205, client_data(1001, 100));
+    cap.at(205, client_data(1101, 100));
+    cap.at(260, server_ack(1201));
+    let conn = cap.finish_one(1000);
+    assert_eq!(conn.dirs[C].stats.new_data_probes, 0);
+    assert!(probe_events(&conn).is_empty());
+    assert!(conn.dirs[C].tlp_high.is_none());
+}
+
+#[test]
+fn after_a_probe_of_new_data_the_next_timer_resend_is_the_rto() {
+    // One probe at a time (`tlp_high_seq`); the RTO timer restarts from the probe. The RTO
+    // following it by one RTO does not make the probe a timeout (it resent nothing).
+    let mut cap = flight_unanswered(10, true);
+    cap.at(205, client_data(1001, 100));
+    let rto = cap.at(455, client_data(1, 100));
+    cap.at(510, server_ack(1101));
+    let conn = cap.finish_one(1000);
+    assert_eq!(class_of(&conn, rto), kind(RetransKind::Rto));
+    let st = conn.dirs[C].stats;
+    assert_eq!(
+        (
+            st.new_data_probes,
+            st.tail_loss_probes,
+            st.rto_retransmissions
+        ),
+        (1, 0, 1)
+    );
+    assert!(!conn.dirs[C].sends_no_probes);
+}
+
+#[test]
+fn away_from_the_sender_new_data_is_never_read_as_a_probe() {
+    // Seen near the server (SYN→SYN-ACK 1 ms, SYN-ACK→ACK 50 ms), the client's SRTT by the
+    // capture's clock is 1 ms, and new data 5 ms after its flight fits that probe timeout
+    // (2·1 + 2 ms); but away from the sender the capture does not see its silence as it did.
+    let mut cap = Capture::with_timeline();
+    cap.at(0, C_SYN);
+    cap.at(1, S_SYN_ACK);
+    cap.at(51, C_ACK);
+    for i in 0..10 {
+        cap.at(100, client_data(1 + 100 * i, 100));
+    }
+    cap.at(105, client_data(1001, 100));
+    let conn = cap.finish_one(1000);
+    assert_eq!(conn.dirs[C].stats.new_data_probes, 0);
+}
+
+#[test]
+fn a_host_that_sends_no_probes_sent_no_probe_of_new_data_either() {
+    // Connection 1: new data at the probe timeout. Connection 2, from the same host: a doubling
+    // series, so the host sends no probes; connection 1's "probe" was ordinary new data.
+    let mut cap = Capture::with_timeline();
+    let port = 40011;
+    cap.at(0, from_port(C_SYN, port));
+    cap.at(50, from_port(S_SYN_ACK, port));
+    cap.at(51, from_port(C_ACK, port));
+    for i in 0..10 {
+        cap.at(100, from_port(client_data(1 + 100 * i, 100), port));
+    }
+    cap.at(205, from_port(client_data(1001, 100), port));
+    cap.at(260, from_port(server_ack(1101), port));
+    let second_frames = [
+        (0, from_port(C_SYN, 40012)),
+        (50, from_port(S_SYN_ACK, 40012)),
+        (51, from_port(C_ACK, 40012)),
+        (100, from_port(client_data(1, 100), 40012)),
+        (100, from_port(client_data(101, 100), 40012)),
+        (100, from_port(client_data(201, 100), 40012)),
+        (150, from_port(server_ack(201), 40012)),
+        (400, from_port(client_data(201, 100), 40012)),
+        (900, from_port(client_data(201, 100), 40012)),
+        (950, from_port(server_ack(301), 40012)),
+    ];
+    for (ms, seg) in second_frames {
+        cap.at(ms + 1000, seg);
+    }
+    let conns = cap.finish(5000);
+    assert_eq!(conns.len(), 2);
+    assert!(conns[1].dirs[C].sends_no_probes);
+    assert_eq!(conns[0].dirs[C].stats.new_data_probes, 0);
+    assert!(probe_events(&conns[0]).is_empty());
+}

@@ -323,3 +323,86 @@ fn time_wait_rst_not_at_rcv_nxt_is_ignored_even_by_linux() {
     assert_eq!(steps(&conn.ends[C]).last(), Some(&(TimeWait, Some(6))));
     assert_eq!(events(&conn, EventKind::Unexpected), [(Some(8), Some(S))]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A D-SACK reaching TIME_WAIT is not read (Linux's timewait socket parses options for PAWS only)
+// ---------------------------------------------------------------------------------------------
+
+/// The server closes first and resends its FIN once (frame 5) before the client's ACK of it
+/// (frame 6); the client's reply to the duplicate FIN carries a D-SACK for it. With
+/// `fin_first`, the client's FIN (frame 7) goes before that reply and puts the server in
+/// TIME_WAIT; otherwise the reply (frame 7) reaches the server in FIN_WAIT_2. Returns the
+/// connection and the reply's frame.
+fn dsack_for_a_resent_fin(fin_first: bool) -> (Connection, u64) {
+    let mut cap = Capture::with_timeline();
+    cap.at(0, C_SYN);
+    cap.at(50, S_SYN_ACK);
+    cap.at(51, C_ACK);
+    cap.at(100, S_FIN);
+    cap.at(130, S_FIN);
+    cap.at(150, Segment { ack: s(2), ..C_ACK });
+    let mut options = NO_OPTIONS;
+    options.sack[0] = SackBlock {
+        left: s(1),
+        right: s(2),
+    };
+    options.sack_count = 1;
+    let reply = Segment {
+        ack: s(2),
+        options,
+        ..C_ACK
+    };
+    let dsack = if fin_first {
+        cap.at(151, Segment { ack: s(2), ..C_FIN });
+        cap.at(152, Segment { seq: c(2), ..reply })
+    } else {
+        let at = cap.at(151, reply);
+        cap.at(152, Segment { ack: s(2), ..C_FIN });
+        at
+    };
+    cap.at(
+        200,
+        Segment {
+            seq: s(2),
+            ack: c(2),
+            ..SERVER_SEG
+        },
+    );
+    (cap.finish_one(1000), dsack)
+}
+
+#[test]
+fn time_wait_dsack_reaching_it_is_not_read() {
+    // The client's FIN put the server in TIME_WAIT before the D-SACK arrived: the client did
+    // send it, the server's TCP never read it (kernel fixture tw_rst_rfc1337_1: TCPDSACKRecv 0).
+    let (conn, dsack) = dsack_for_a_resent_fin(true);
+    assert_eq!(conn.ends[S].state, TimeWait);
+    assert_eq!(conn.dirs[S].stats.fin_retransmissions, 1);
+    assert_eq!(conn.dirs[C].stats.dsacks_sent, 1);
+    assert_eq!(conn.dirs[S].stats.dsacked_retransmissions, 0);
+    assert_eq!(events(&conn, EventKind::Dsack), [(Some(dsack), Some(C))]);
+    let detail = &conn
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::Dsack)
+        .unwrap()
+        .detail;
+    assert!(detail.contains("TIME_WAIT"), "{detail}");
+}
+
+#[test]
+fn fin_wait_2_dsack_is_read() {
+    // The same D-SACK before the client's FIN: the server is in FIN_WAIT_2, a full socket that
+    // reads SACK blocks.
+    let (conn, dsack) = dsack_for_a_resent_fin(false);
+    assert_eq!(conn.ends[S].state, TimeWait);
+    assert_eq!(conn.dirs[C].stats.dsacks_sent, 1);
+    assert_eq!(conn.dirs[S].stats.dsacked_retransmissions, 1);
+    assert_eq!(events(&conn, EventKind::Dsack), [(Some(dsack), Some(C))]);
+    assert!(
+        !conn
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Dsack && e.detail.contains("TIME_WAIT"))
+    );
+}

@@ -144,6 +144,11 @@ pub static CONNECTION_COLUMNS: &[Column<ConnRecord>] = &[
         "/client/tail_loss_probes",
     ),
     col(
+        "client_new_data_probes",
+        Type::Int,
+        "/client/new_data_probes",
+    ),
+    col(
         "client_spurious_retransmissions",
         Type::Int,
         "/client/spurious_retransmissions",
@@ -235,6 +240,11 @@ pub static CONNECTION_COLUMNS: &[Column<ConnRecord>] = &[
         "server_tail_loss_probes",
         Type::Int,
         "/server/tail_loss_probes",
+    ),
+    col(
+        "server_new_data_probes",
+        Type::Int,
+        "/server/new_data_probes",
     ),
     col(
         "server_spurious_retransmissions",
