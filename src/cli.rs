@@ -127,7 +127,7 @@ pub struct Opts {
     pub ignore_vlan: bool,
 
     /// Bound on connection state, reckoned at 3 KiB a connection and 256 bytes one that sent only a SYN (`512M`, `2G`); past it the least recently seen half-open and closed connections are evicted first, counted in `capture.evicted_connections` but not reported one by one.
-    #[arg(long = "memory-limit", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    #[arg(long = "memory-limit", value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub memory_limit: u64,
 
     /// Threads: above 1, the capture is read and decoded on a thread of its own beside the analysis (the output is the same). Default: the cores, at most 8; `1` for one thread.

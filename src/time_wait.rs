@@ -85,14 +85,35 @@ struct Acc {
     connections: u32,
     closed_actively: u32,
     closed_passively: u32,
+    peers: Peers,
+    fastest_reuse: Option<f64>,
+    /// What only an endpoint that held TIME_WAIT (or saw its 4-tuple reused) has; boxed, as
+    /// most endpoints (a client port closed by the server, a flood's sources) never do.
+    held: Option<Box<Held>>,
+}
+
+#[derive(Default)]
+struct Held {
     entered: u32,
     reused: u32,
     reused_acceptable: u32,
     intervals: Vec<(Timestamp, Option<Timestamp>)>,
-    peers: Peers,
-    fastest_reuse: Option<f64>,
     /// TIME_WAIT entries by peer, for a host's busiest destination; one peer for most.
     entered_toward: Toward,
+}
+
+impl Acc {
+    fn entered(&self) -> u32 {
+        self.held.as_ref().map_or(0, |h| h.entered)
+    }
+
+    fn intervals(&self) -> &[(Timestamp, Option<Timestamp>)] {
+        self.held.as_ref().map_or(&[], |h| &h.intervals)
+    }
+
+    fn held_mut(&mut self) -> &mut Held {
+        self.held.get_or_insert_with(Default::default)
+    }
 }
 
 /// TIME_WAIT entries by peer: a short list for a client, which meets few servers; a table for
@@ -100,6 +121,12 @@ struct Acc {
 enum Toward {
     Few(Vec<(SocketAddr, u32)>),
     Many(FastMap<SocketAddr, u32>),
+}
+
+impl Default for Toward {
+    fn default() -> Toward {
+        Toward::Few(Vec::new())
+    }
 }
 
 impl Toward {
@@ -185,13 +212,9 @@ impl TimeWaitAccumulator {
                     connections: 0,
                     closed_actively: 0,
                     closed_passively: 0,
-                    entered: 0,
-                    reused: 0,
-                    reused_acceptable: 0,
-                    intervals: Vec::new(),
                     peers: Peers::One(peer, c.first_ts),
                     fastest_reuse: None,
-                    entered_toward: Toward::Few(Vec::new()),
+                    held: None,
                 }),
             };
             a.first_seen = a.first_seen.min((c.id, side));
@@ -206,16 +229,18 @@ impl TimeWaitAccumulator {
                 None => {}
             }
             if let Some(entered) = time_wait_entry(c, side) {
-                a.entered += 1;
-                a.intervals.push((entered, time_wait_exit(c, side)));
-                a.entered_toward.add(peer);
+                let held = a.held_mut();
+                held.entered += 1;
+                held.intervals.push((entered, time_wait_exit(c, side)));
+                held.entered_toward.add(peer);
             }
         }
         if let Some(reuse) = &c.reuse
             && let Some(a) = self.acc.get_mut(&reuse.holder_addr)
         {
-            a.reused += 1;
-            a.reused_acceptable += u32::from(reuse.acceptable);
+            let held = a.held_mut();
+            held.reused += 1;
+            held.reused_acceptable += u32::from(reuse.acceptable);
         }
     }
 
@@ -223,8 +248,8 @@ impl TimeWaitAccumulator {
     pub fn report(mut self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
         // An evicted connection's TIME_WAIT was settled as running its course; one that would
         // have outlasted the capture is held at its end.
-        for a in self.acc.values_mut() {
-            for (_, exit) in &mut a.intervals {
+        for h in self.acc.values_mut().filter_map(|a| a.held.as_mut()) {
+            for (_, exit) in &mut h.intervals {
                 if exit.is_some_and(|x| x > end) {
                     *exit = None;
                 }
@@ -234,11 +259,11 @@ impl TimeWaitAccumulator {
         let mut by_endpoint: Vec<((u32, Side), EndpointTimeWait)> = self
             .acc
             .into_iter()
-            .filter(|(_, a)| a.entered > 0 || a.closed_actively > 0)
+            .filter(|(_, a)| a.entered() > 0 || a.closed_actively > 0)
             .map(|(endpoint, a)| {
-                let (peak, peak_ts) = peak(&a.intervals);
+                let (peak, peak_ts) = peak(a.intervals());
                 let held_at_end = a
-                    .intervals
+                    .intervals()
                     .iter()
                     .filter(|(_, exit)| exit.is_none())
                     .count() as u32;
@@ -248,18 +273,18 @@ impl TimeWaitAccumulator {
                     connections: a.connections,
                     closed_actively: a.closed_actively,
                     closed_passively: a.closed_passively,
-                    entered: a.entered,
+                    entered: a.entered(),
                     peak,
                     peak_ts,
                     held_at_end,
-                    reused: a.reused,
-                    reused_acceptable: a.reused_acceptable,
-                    series: series(&a.intervals, start, end),
+                    reused: a.held.as_ref().map_or(0, |h| h.reused),
+                    reused_acceptable: a.held.as_ref().map_or(0, |h| h.reused_acceptable),
+                    series: series(a.intervals(), start, end),
                     peer_ports: a.peers.len() as u32,
                     fastest_port_reuse_s: a.fastest_reuse,
                     diagnosis: Vec::new(),
                 };
-                e.diagnosis = diagnose(&e, duration_s, entry_rate(&a.intervals, start, end));
+                e.diagnosis = diagnose(&e, duration_s, entry_rate(a.intervals(), start, end));
                 (a.first_seen, e)
             })
             .collect();
@@ -329,7 +354,7 @@ fn hosts(
     // over those alone (a flood's million sources are neither).
     let mut by_ip: FastMap<IpAddr, Option<H>> = crate::fastmap::new();
     for (ep, a) in acc {
-        if a.entered > 0 || a.closed_actively > 0 {
+        if a.entered() > 0 || a.closed_actively > 0 {
             by_ip.insert(ep.ip(), None);
         }
     }
@@ -352,9 +377,11 @@ fn hosts(
         h.server_roles += a.server_roles;
         h.connections += a.connections;
         h.closed_actively += a.closed_actively;
-        h.entered += a.entered;
-        h.intervals.extend_from_slice(&a.intervals);
-        h.toward.extend(a.entered_toward.iter());
+        h.entered += a.entered();
+        h.intervals.extend_from_slice(a.intervals());
+        if let Some(held) = &a.held {
+            h.toward.extend(held.entered_toward.iter());
+        }
     }
     let mut out: Vec<((u32, Side), HostTimeWait)> = by_ip
         .into_iter()

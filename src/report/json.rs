@@ -63,13 +63,17 @@ pub fn write_document<'a, W: std::io::Write>(
     out.write_all(b",\"capture\":").map_err(io)?;
     serde_json::to_writer(&mut out, &doc.capture)?;
     out.write_all(b",\"connections\":[").map_err(io)?;
+    // Each connection is serialized into one buffer and written whole: serde writes a token
+    // at a time, cheap into a Vec, not through the writer.
+    let mut buf = Vec::with_capacity(8192);
     for (i, c) in connections.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n" } else { b",\n" })
-            .map_err(io)?;
+        buf.clear();
+        buf.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
         serde_json::to_writer(
-            &mut out,
+            &mut buf,
             &ConnectionJson::new(c, digits).with_label(a.label.as_deref()),
         )?;
+        out.write_all(&buf).map_err(io)?;
     }
     if !connections.is_empty() {
         out.write_all(b"\n").map_err(io)?;

@@ -14,7 +14,7 @@ use std::collections::BinaryHeap;
 use std::rc::Rc;
 
 use crate::fastmap::{self, FastMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use crate::conn::fsm::State;
 use crate::conn::sketch::{DrawRank, Sketch, draw_rank};
@@ -23,7 +23,10 @@ use crate::decode::segment::Segment;
 use crate::time::Timestamp;
 
 pub mod budget;
+mod key;
 mod slot;
+
+pub use key::{FlowKey, Pair};
 
 pub use slot::{FirstSyn, Slot};
 
@@ -118,12 +121,6 @@ const UNTAGGED: [u16; 2] = [0, 0];
 /// Marks a 4-tuple whose newest connection has been retired (VLAN IDs are 12 bits).
 const NO_VLAN: [u16; 2] = [u16::MAX, u16::MAX];
 
-pub type FlowKey = (SocketAddr, SocketAddr, [u16; 2]);
-
-fn flow_key(a: SocketAddr, b: SocketAddr, vlan: [u16; 2]) -> FlowKey {
-    if a <= b { (a, b, vlan) } else { (b, a, vlan) }
-}
-
 /// When the client of a connection whose SYNs were never answered gives up: only one side has
 /// sent, and it is still in SYN_SENT. `None` for any other connection.
 fn syn_given_up(slot: &Slot) -> Option<Timestamp> {
@@ -189,7 +186,7 @@ pub struct Tracker {
     /// The VLAN IDs of the newest connection of each 4-tuple where it is tagged (no entry:
     /// untagged; `NO_VLAN`: retired), and the other direction's IDs of connections tagged
     /// differently each way (see `vlan_partner`).
-    newest_vlan: FastMap<(SocketAddr, SocketAddr), [u16; 2]>,
+    newest_vlan: FastMap<Pair, [u16; 2]>,
     vlan_alias: FastMap<FlowKey, [u16; 2]>,
 }
 
@@ -267,7 +264,7 @@ impl Tracker {
         } else {
             seg.vlan
         };
-        let mut key = flow_key(seg.src, seg.dst, vlan);
+        let mut key = FlowKey::new(seg.src, seg.dst, vlan);
         // One lookup for the common case: a segment of the current incarnation.
         let new_incarnation = loop {
             match self.live.get_mut(&key) {
@@ -354,7 +351,8 @@ impl Tracker {
             Slot::Conn(c) => c,
             Slot::First(f) => {
                 self.first_syns -= 1;
-                let seg = f.segment(key.0, key.1, key.2);
+                let (lo, hi) = key.pair.addrs();
+                let seg = f.segment(lo, hi, key.vlan);
                 let mut conn = Box::new(self.new_connection(f.id, key, &seg, f.ts, f.frame));
                 self.closed.feed(&mut conn, key, &seg, f.ts, f.frame);
                 note_no_probes(&mut self.no_probe_senders, &conn);
@@ -370,12 +368,12 @@ impl Tracker {
         } else {
             seg.vlan
         };
-        let key = flow_key(seg.src, seg.dst, vlan);
+        let key = FlowKey::new(seg.src, seg.dst, vlan);
         if let Some(c) = self.live.get(&key) {
             return c.as_conn();
         }
         let &w = self.vlan_alias.get(&key)?;
-        self.live.get(&(key.0, key.1, w))?.as_conn()
+        self.live.get(&key.with_vlan(w))?.as_conn()
     }
 
     /// A segment whose VLAN IDs match no live connection may be the other direction of one
@@ -387,15 +385,15 @@ impl Tracker {
             return None;
         }
         if let Some(&w) = self.vlan_alias.get(&key) {
-            let alt = (key.0, key.1, w);
+            let alt = key.with_vlan(w);
             if self.live.contains_key(&alt) {
                 return Some(alt);
             }
             self.vlan_alias.remove(&key);
         }
-        let w = self.newest_vlan(key.0, key.1)?;
-        let alt = (key.0, key.1, w);
-        if w == key.2 {
+        let w = self.newest_vlan(key.pair)?;
+        let alt = key.with_vlan(w);
+        if w == key.vlan {
             return None;
         }
         let conn = self.conn_mut(alt)?;
@@ -406,7 +404,7 @@ impl Tracker {
         {
             return None;
         }
-        conn.vlan_reply = Some(key.2);
+        conn.vlan_reply = Some(key.vlan);
         self.vlan_alias.insert(key, w);
         Some(alt)
     }
@@ -446,8 +444,8 @@ impl Tracker {
     }
 
     /// The VLAN IDs of the newest live connection of the 4-tuple `a`–`b`, if it may have one.
-    fn newest_vlan(&self, a: SocketAddr, b: SocketAddr) -> Option<[u16; 2]> {
-        match self.newest_vlan.get(&(a, b)) {
+    fn newest_vlan(&self, pair: Pair) -> Option<[u16; 2]> {
+        match self.newest_vlan.get(&pair) {
             Some(&NO_VLAN) => None,
             Some(&w) => Some(w),
             None => Some(UNTAGGED),
@@ -515,17 +513,17 @@ impl Tracker {
             self.sketched_open -= 1;
         }
         self.settle_role(&mut c);
-        let (a, b, vlan) = flow_key(c.addrs[0], c.addrs[1], c.vlan);
-        if self.newest_vlan(a, b) == Some(vlan) {
-            if vlan != UNTAGGED && self.live.contains_key(&(a, b, UNTAGGED)) {
+        let key = FlowKey::new(c.addrs[0], c.addrs[1], c.vlan);
+        if self.newest_vlan(key.pair) == Some(key.vlan) {
+            if key.vlan != UNTAGGED && self.live.contains_key(&key.with_vlan(UNTAGGED)) {
                 // An older untagged incarnation is still live, but it is not the newest.
-                self.newest_vlan.insert((a, b), NO_VLAN);
+                self.newest_vlan.insert(key.pair, NO_VLAN);
             } else {
-                self.newest_vlan.remove(&(a, b));
+                self.newest_vlan.remove(&key.pair);
             }
         }
         if let Some(reply) = c.vlan_reply {
-            self.vlan_alias.remove(&(a, b, reply));
+            self.vlan_alias.remove(&key.with_vlan(reply));
         }
         for s in 0..2 {
             let st = &c.dirs[s].stats;
@@ -561,14 +559,14 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         if !self.options.ignore_vlan {
-            if key.2 == UNTAGGED {
+            if key.vlan == UNTAGGED {
                 // Untagged is what a missing entry means: no entry per connection on the
                 // common untagged link.
                 if !self.newest_vlan.is_empty() {
-                    self.newest_vlan.remove(&(key.0, key.1));
+                    self.newest_vlan.remove(&key.pair);
                 }
             } else {
-                self.newest_vlan.insert((key.0, key.1), key.2);
+                self.newest_vlan.insert(key.pair, key.vlan);
             }
         }
         for a in [seg.src, seg.dst] {
@@ -576,7 +574,7 @@ impl Tracker {
         }
         let compact = may_compact && self.compact && !self.timeline.wants(id);
         if let Some(first) = compact
-            .then(|| FirstSyn::of(seg, key.0, id, ts, frame))
+            .then(|| FirstSyn::of(seg, key.pair.addrs().0, id, ts, frame))
             .flatten()
         {
             self.live.insert(key, Slot::First(first));
@@ -606,7 +604,7 @@ impl Tracker {
             self.sketched_open += 1;
         }
         conn.rfc1337 = self.options.rfc1337;
-        conn.vlan = key.2;
+        conn.vlan = key.vlan;
         if conn.role_rule == RoleRule::FirstSender {
             // Mid-stream: a port below 1024 marks the server at once; the port-popularity rule
             // waits until the connection is retired.
