@@ -10,10 +10,11 @@ use clap_complete::Shell;
 use tcpflow_audit::audit::Config;
 use tcpflow_audit::capture::Input;
 use tcpflow_audit::plot::PlotKind;
+use tcpflow_audit::report::html::DRAWN_BY_DEFAULT;
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey, parse_net};
 use tcpflow_audit::track::budget::{Budget, parse_size};
-use tcpflow_audit::track::{TimelineSelect, TrackOptions};
+use tcpflow_audit::track::{SketchSelect, TimelineSelect, TrackOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -375,10 +376,10 @@ impl Cli {
             bail!("plot: name the connection to draw with one --conn ID");
         }
         let mut plan = Self::plan(p.opts, false)?;
-        plan.config.timeline = if kind == PlotKind::TimeWait {
-            TimelineSelect::None
+        plan.config.sketches = if kind == PlotKind::TimeWait {
+            SketchSelect::None
         } else {
-            TimelineSelect::Ids(plan.selection.ids.clone())
+            SketchSelect::Ids(plan.selection.ids.clone())
         };
         plan.plot = Some(kind);
         Ok(plan)
@@ -433,10 +434,19 @@ impl Cli {
         let show_timelines = opts.timeline || !opts.conns.is_empty();
         let timeline = if opts.timeline {
             TimelineSelect::All
-        } else if !opts.conns.is_empty() && matches!(opts.format, Format::Table | Format::Html) {
+        } else if !opts.conns.is_empty() && opts.format == Format::Table {
             TimelineSelect::Ids(opts.conns.clone())
         } else {
             TimelineSelect::None
+        };
+        // The page draws the connections of --conn, else the most anomalous: their sketches are
+        // kept while reading, except under --top, which chooses them only at the end (a second
+        // pass records those).
+        let sketches = match (opts.format, opts.conns.is_empty(), opts.top) {
+            _ if time_wait_only => SketchSelect::None,
+            (Format::Html, false, _) => SketchSelect::Ids(opts.conns.clone()),
+            (Format::Html, true, None) => SketchSelect::MostAnomalous(DRAWN_BY_DEFAULT),
+            _ => SketchSelect::None,
         };
         Ok(Plan {
             inputs: files.iter().map(|c| Input::from_arg(c)).collect(),
@@ -445,6 +455,7 @@ impl Cli {
             config: Config {
                 time_wait_s,
                 timeline,
+                sketches,
                 label: opts.label,
                 track: TrackOptions {
                     rfc1337: opts.rfc1337,

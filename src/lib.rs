@@ -13,7 +13,8 @@
 //! - [`conn`]: one connection. [`conn::fsm`] is the endpoint state machine as one table
 //!   (`step(state, event)`), [`conn::transitions`] decides which segment proves which event,
 //!   [`conn::handshake`] the handshake, ISNs and capture point, [`conn::summary`] the typed facts
-//!   every report prints (outcome, who closed, who held TIME_WAIT).
+//!   every report prints (outcome, who closed, who held TIME_WAIT), [`conn::sketch`] what the
+//!   pictures keep of a connection while it is read (thinned, bounded).
 //! - [`analysis`]: what each segment is. [`analysis::classify`] is a pure function returning a
 //!   verdict (how a fast retransmission is told from an RTO is there), [`analysis::count`]
 //!   applies it to the counters and events, [`analysis::direction`] is the per-direction state,

@@ -6,6 +6,7 @@ mod cli;
 use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use tcpflow_audit::capture::{Frame, Input};
 use tcpflow_audit::conn::Connection;
 use tcpflow_audit::report::parquet::ParquetReport;
 use tcpflow_audit::report::{self, Report, html, json};
+use tcpflow_audit::track::{Drawable, SketchSelect};
 
 fn main() -> ExitCode {
     // Colour only where a person reads a capable terminal: NO_COLOR and TERM=dumb always win
@@ -47,11 +49,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The page's drawing pass reads the capture again: standard input is kept in a file.
+    // Unless --conn chose them, the connections the page draws are known only at the end, and
+    // some may have kept no sketch (those of --top, those opened while many were): the
+    // drawing pass reads the capture again for them, so standard input is kept in a file.
     let stdin_given = plan.inputs.contains(&Input::Stdin);
     let _spool = if plan.format == Format::Html
         && plan.plot.is_none()
-        && plan.selection.ids.is_empty()
+        && !matches!(plan.config.sketches, SketchSelect::Ids(_))
         && stdin_given
     {
         match html::spool_stdin() {
@@ -161,6 +165,8 @@ fn main() -> ExitCode {
                 }
             }
         };
+        let selection = plan.selection.clone();
+        let drawable: Drawable = Rc::new(move |c| selection.matches(c));
         let hooks = Hooks {
             progress: show.then_some(&mut progress as &mut dyn FnMut(u64)),
             finished: streaming
@@ -169,6 +175,7 @@ fn main() -> ExitCode {
             frame: plan.write_pcap.is_some().then_some(
                 &mut on_frame as &mut dyn FnMut(&Frame, Option<&Connection>) -> ControlFlow<()>,
             ),
+            drawable: Some(drawable),
         };
         let result = audit_files(&plan.inputs, &plan.config, hooks);
         if let Some(b) = bar {
@@ -399,7 +406,8 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<
         }),
         Format::Html => None,
     };
-    // The HTML report reads the capture a second time for the connections it draws.
+    // The HTML report reads the capture a second time for connections it draws that kept no
+    // sketch (those of --top).
     let html = html::Html {
         inputs: &plan.inputs,
         time_wait_s: plan.config.time_wait_s,

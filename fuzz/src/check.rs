@@ -22,7 +22,7 @@ use tcpflow_audit::report::html::{Html, plot_svg};
 use tcpflow_audit::report::{self, Kind, Report, json};
 use tcpflow_audit::rules::Rule;
 use tcpflow_audit::select::{Selection, TopKey};
-use tcpflow_audit::track::TimelineSelect;
+use tcpflow_audit::track::{SketchSelect, TimelineSelect};
 
 /// Run every check on `bytes`; panics (with what failed) on the first broken promise. Returns
 /// the audit, or `None` when the bytes are not a usable capture (an error, not a panic).
@@ -31,6 +31,7 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
     let config = Config {
         time_wait_s: 60.0,
         timeline: TimelineSelect::All,
+        sketches: SketchSelect::All,
         ..Config::default()
     };
     let a = audit(&input, &config).ok()?;
@@ -141,20 +142,33 @@ fn is_edge(from: State, to: State) -> bool {
     )
 }
 
-/// The HTML report both ways (the connections of `--conn`, whose timelines were recorded, and
-/// the most anomalous, recorded by a second pass), and every plot of a few connections.
+/// The HTML report both ways (the connections of `--conn` and the most anomalous), drawn from
+/// the sketches kept while reading and from those a second pass records (for connections that
+/// kept none, as `--top` leaves them), and every plot of a few connections.
 fn check_html(input: &Input, config: &Config, a: &Audit, all: &[&Connection]) {
     let ids: Vec<u32> = a.connections.iter().map(|c| c.id).take(4).collect();
+    let unsketched: Vec<Connection> = a
+        .connections
+        .iter()
+        .map(|c| {
+            let mut c = (**c).clone();
+            c.sketch = None;
+            c
+        })
+        .collect();
+    let unsketched: Vec<&Connection> = unsketched.iter().collect();
     for chosen in [&ids[..], &[]] {
-        let html = Html {
-            inputs: std::slice::from_ref(input),
-            time_wait_s: config.time_wait_s,
-            ids: chosen,
-        };
-        let mut out = Vec::new();
-        html.write(&mut out, a, all)
-            .expect("an HTML report written to memory cannot fail");
-        assert!(out.starts_with(b"<!DOCTYPE html>"));
+        for conns in [all, &unsketched[..]] {
+            let html = Html {
+                inputs: std::slice::from_ref(input),
+                time_wait_s: config.time_wait_s,
+                ids: chosen,
+            };
+            let mut out = Vec::new();
+            html.write(&mut out, a, conns)
+                .expect("an HTML report written to memory cannot fail");
+            assert!(out.starts_with(b"<!DOCTYPE html>"));
+        }
     }
     for kind in [
         PlotKind::Tsg,

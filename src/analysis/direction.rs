@@ -239,7 +239,8 @@ impl Direction {
 
 /// Bookkeeping after classification: highest sequence sent, what the ACK acknowledges, the
 /// advertised window, RTT samples. `ack_acceptable` is false for an ACK that the peer, in
-/// SYN_SENT, finds unacceptable (RFC 9293 §3.10.7.3): it moves nothing.
+/// SYN_SENT, finds unacceptable (RFC 9293 §3.10.7.3): it moves nothing. Returns the RTT sample
+/// (ms) of the peer's data that this segment's ACK gave, if any (the pictures draw it).
 pub fn after_segment(
     d: &mut Direction,
     p: &mut Direction,
@@ -247,7 +248,8 @@ pub fn after_segment(
     ts: Timestamp,
     class: SegClass,
     ack_acceptable: bool,
-) {
+) -> Option<f64> {
+    let mut rtt_sample = None;
     let end = seg.end();
     let f = seg.flags;
     let is_new_data = d.next_seq.is_none_or(|n| end > n);
@@ -283,7 +285,7 @@ pub fn after_segment(
             d.highest_ack_ts = Some(ts);
             d.log_ack(seg.ack, ts);
             d.sack_high = None;
-            p.rtt.on_ack(seg.ack, ts);
+            rtt_sample = p.rtt.on_ack(seg.ack, ts);
             p.forget_holes_below(seg.ack);
             if p.tlp_high.is_some_and(|h| seg.ack >= h) {
                 p.tlp_high = None;
@@ -313,6 +315,7 @@ pub fn after_segment(
     d.first_ts.get_or_insert(ts);
     d.last_ts = Some(ts);
     d.last_class = Some(class);
+    rtt_sample
 }
 
 #[cfg(test)]

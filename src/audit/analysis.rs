@@ -4,12 +4,13 @@
 
 use crate::capture::CaptureInfo;
 use crate::conn::Connection;
+use crate::conn::sketch::{DrawRank, draw_rank};
 use crate::decode::segment::Segment;
 use crate::patterns::PatternAccumulator;
 use crate::time::Timestamp;
 use crate::time_wait::TimeWaitAccumulator;
 use crate::track::budget::{self, Budget, Candidate, Held};
-use crate::track::{FlowKey, MIN_LINGER_S, Tracker};
+use crate::track::{Drawable, FlowKey, MIN_LINGER_S, SketchSelect, Tracker};
 
 use super::{Config, FinishedHook};
 
@@ -36,9 +37,17 @@ pub(super) struct Settled {
 impl<'h> Analysis<'h> {
     /// `compact`: connections that have sent only a SYN may be held as that SYN (not when the
     /// caller needs every segment's connection at hand).
-    pub fn new(config: &Config, hook: Option<FinishedHook<'h>>, compact: bool) -> Analysis<'h> {
-        let mut tracker =
-            Tracker::new(config.timeline.clone(), config.time_wait_s).with_options(config.track);
+    ///
+    /// `drawable`: the connections the report may draw, for [`SketchSelect::MostAnomalous`].
+    pub fn new(
+        config: &Config,
+        hook: Option<FinishedHook<'h>>,
+        compact: bool,
+        drawable: Option<Drawable>,
+    ) -> Analysis<'h> {
+        let mut tracker = Tracker::new(config.timeline.clone(), config.time_wait_s)
+            .with_options(config.track)
+            .with_sketches(config.sketches.clone(), drawable.clone());
         if !compact {
             tracker = tracker.without_compact_syns();
         }
@@ -53,6 +62,14 @@ impl<'h> Analysis<'h> {
                 stopped: false,
                 evicted: 0,
                 handed_early: 0,
+                drawn: Drawn {
+                    n: match config.sketches {
+                        SketchSelect::MostAnomalous(n) => Some(n),
+                        _ => None,
+                    },
+                    drawable,
+                    best: Vec::new(),
+                },
             },
             candidates: Vec::new(),
             budget: config.budget,
@@ -150,10 +167,70 @@ struct Finished<'h> {
     evicted: u64,
     /// Closed connections handed over before their linger ended, to keep within the bound.
     handed_early: u64,
+    drawn: Drawn,
+}
+
+/// The finished connections that keep their sketch under [`SketchSelect::MostAnomalous`]: a
+/// finished connection's anomalies are final, so one that is not among the `n` first of those
+/// finished so far (drawable ones, in the order the report draws them, with a sketch or
+/// without) never will be drawn.
+struct Drawn {
+    n: Option<usize>,
+    drawable: Option<Drawable>,
+    /// The first `n` so far, best first: their rank and their index in `Finished::kept`.
+    best: Vec<(DrawRank, usize)>,
+}
+
+impl Drawn {
+    /// Keep the sketch of `c` (to be `kept[at]`) if it ranks among the first `n`, dropping the
+    /// sketch of the one it pushes out.
+    fn rank(&mut self, c: &mut Connection, at: usize, kept: &mut [Box<Connection>]) {
+        let Some(n) = self.n else {
+            return;
+        };
+        if !self.drawable.as_ref().is_none_or(|d| d(c)) {
+            c.sketch = None;
+            return;
+        }
+        let key = draw_rank(c);
+        let pos = self.best.partition_point(|(k, _)| *k < key);
+        if pos >= n {
+            c.sketch = None;
+            return;
+        }
+        self.best.insert(pos, (key, at));
+        if self.best.len() > n
+            && let Some((_, out)) = self.best.pop()
+        {
+            kept[out].sketch = None;
+        }
+    }
+
+    /// `kept` lost some connections (evicted): find the first `n` again where they are now;
+    /// one that is gone is no longer drawn, and the next finished take its place.
+    fn reindex(&mut self, kept: &[Box<Connection>]) {
+        if self.best.is_empty() {
+            return;
+        }
+        let at: Vec<(u32, usize)> = kept
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| self.best.iter().any(|(r, _)| r.1 == c.id))
+            .map(|(i, c)| (c.id, i))
+            .collect();
+        self.best
+            .retain_mut(|(r, i)| match at.iter().find(|(id, _)| *id == r.1) {
+                Some(&(_, now)) => {
+                    *i = now;
+                    true
+                }
+                None => false,
+            });
+    }
 }
 
 impl Finished<'_> {
-    fn add(&mut self, c: Box<Connection>, ts_digits: u8) {
+    fn add(&mut self, mut c: Box<Connection>, ts_digits: u8) {
         self.count += 1;
         self.time_wait.add(&c);
         self.patterns.add(&c);
@@ -163,7 +240,10 @@ impl Finished<'_> {
                     self.stopped = hook(&c, ts_digits).is_break();
                 }
             }
-            None => self.kept.push(c),
+            None => {
+                self.drawn.rank(&mut c, self.kept.len(), &mut self.kept);
+                self.kept.push(c);
+            }
         }
     }
 
@@ -242,6 +322,7 @@ fn drop_kept(done: &mut Finished, mut gone: Vec<u32>) {
         gone.sort_unstable();
         done.evicted += gone.len() as u64;
         done.kept.retain(|c| gone.binary_search(&c.id).is_err());
+        done.drawn.reindex(&done.kept);
     }
 }
 

@@ -15,7 +15,7 @@ use crate::patterns::Pattern;
 use crate::time::Timestamp;
 use crate::time_wait::TimeWaitReport;
 use crate::track::budget::Budget;
-use crate::track::{TimelineSelect, TrackOptions};
+use crate::track::{Drawable, SketchSelect, TimelineSelect, TrackOptions};
 
 mod analysis;
 mod pipeline;
@@ -29,6 +29,8 @@ use reading::{Reading, Verdict};
 pub struct Config {
     pub time_wait_s: f64,
     pub timeline: TimelineSelect,
+    /// Which connections keep the pictures' sketch.
+    pub sketches: SketchSelect,
     /// `--label`: stamped on every connection and TIME_WAIT record of the reports.
     pub label: Option<String>,
     /// RFC 1337 in TIME_WAIT, VLAN IDs in the flow key (`--rfc1337`, `--ignore-vlan`).
@@ -44,6 +46,7 @@ impl Default for Config {
         Config {
             time_wait_s: 60.0,
             timeline: TimelineSelect::None,
+            sketches: SketchSelect::None,
             label: None,
             track: TrackOptions::default(),
             budget: Budget::default(),
@@ -114,6 +117,9 @@ pub struct Hooks<'a> {
     pub bytes_read: Option<Arc<AtomicU64>>,
     /// Called with every frame (for `--write-pcap`); returning `Break` stops the reading.
     pub frame: Option<FrameHook<'a>>,
+    /// With [`SketchSelect::MostAnomalous`]: the connections the report may draw (its
+    /// selection); the others' sketches are dropped as they close. Without it, any.
+    pub drawable: Option<Drawable>,
 }
 
 pub fn audit(input: &Input, config: &Config) -> Result<Audit, CaptureError> {
@@ -143,8 +149,9 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         finished,
         bytes_read,
         frame: mut frame_hook,
+        drawable,
     } = hooks;
-    let mut analysis = Analysis::new(config, finished, frame_hook.is_none());
+    let mut analysis = Analysis::new(config, finished, frame_hook.is_none(), drawable);
     let mut reading = Reading::default();
     let mut hook_stopped = false;
     let mut seg = Segment::EMPTY;

@@ -50,8 +50,9 @@ pub(super) fn audit_files(
         finished,
         bytes_read,
         frame: _,
+        drawable,
     } = hooks;
-    let mut analysis = Analysis::new(config, finished, true);
+    let mut analysis = Analysis::new(config, finished, true, drawable);
     let stop = AtomicBool::new(false);
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(DEPTH);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<Item>>();

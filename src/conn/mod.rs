@@ -1,8 +1,9 @@
 //! One TCP connection (one incarnation of a 4-tuple), updated one segment at a time. It holds
 //! the parts and hands each segment to them in turn:
 //! [`history`] (Zeek's letters), [`transitions`] (which segment proves which event of the two
-//! endpoints' state machines, [`fsm`]), [`handshake`], and the segment analysis of each
-//! direction ([`crate::analysis`]: classify, then count).
+//! endpoints' state machines, [`fsm`]), [`handshake`], the segment analysis of each direction
+//! ([`crate::analysis`]: classify, then count), and, for a connection that may be drawn, its
+//! [`sketch`].
 //!
 //! Sides are indexed 0 and 1 by the order the capture first saw the addresses; which one is the
 //! client is decided by SPEC.md §1's rules and kept in `client`.
@@ -10,6 +11,7 @@
 pub mod fsm;
 pub mod handshake;
 pub mod history;
+pub mod sketch;
 pub mod story;
 pub mod summary;
 pub mod transitions;
@@ -125,6 +127,8 @@ pub struct Connection {
     /// When a TIME_WAIT of this incarnation ended because a new SYN reused the 4-tuple.
     pub reused_by: Option<(u32, Timestamp, u64)>,
     pub timeline: Option<Vec<TimelineEntry>>,
+    /// What the pictures need, kept only for connections that may be drawn.
+    pub sketch: Option<Box<sketch::Sketch>>,
     pub finished: bool,
     /// An endpoint in TIME_WAIT drops an in-window RST (RFC 1337, Linux `tcp_rfc1337=1`)
     /// instead of closing (Linux's default).
@@ -188,6 +192,7 @@ impl Connection {
             reuse: None,
             reused_by: None,
             timeline: record_timeline.then(Vec::new),
+            sketch: None,
             finished: false,
             rfc1337: false,
             vlan: [0, 0],
@@ -301,11 +306,10 @@ impl Connection {
             && self.ends[r].state == State::SynSent
             && self.dirs[r].isn.is_some_and(|isn| seg.ack != isn + 1);
         let (d, p) = pair_mut(&mut self.dirs, s);
-        direction::after_segment(d, p, seg, ts, verdict.class, !unacceptable);
+        let rtt_sample = direction::after_segment(d, p, seg, ts, verdict.class, !unacceptable);
 
-        if let Some(tl) = self.timeline.as_mut() {
-            let d = &self.dirs[s];
-            tl.push(TimelineEntry {
+        if self.timeline.is_some() || self.sketch.is_some() {
+            let entry = TimelineEntry {
                 frame,
                 ts,
                 from: s,
@@ -313,11 +317,17 @@ impl Connection {
                 seq: seg.seq,
                 ack: seg.ack,
                 len: seg.payload_len,
-                window: d.scaled_window(seg),
+                window: self.dirs[s].scaled_window(seg),
                 class: verdict.class,
                 seg_flags: verdict.flags,
                 options: seg.options,
-            });
+            };
+            if let Some(sk) = self.sketch.as_mut() {
+                sk.record(&entry, [self.dirs[0].isn, self.dirs[1].isn], rtt_sample);
+            }
+            if let Some(tl) = self.timeline.as_mut() {
+                tl.push(entry);
+            }
         }
     }
 
@@ -366,6 +376,9 @@ impl Connection {
                 }
             }
         }
+        if let Some(sk) = self.sketch.as_mut() {
+            sk.probes_were_timeouts(s);
+        }
     }
 
     /// What classifying a segment from `s` needs to know of the connection.
@@ -411,6 +424,9 @@ impl Connection {
         self.events.shrink_to_fit();
         for end in &mut self.ends {
             end.transitions.shrink_to_fit();
+        }
+        if let Some(sk) = self.sketch.as_mut() {
+            sk.shrink();
         }
     }
 

@@ -207,6 +207,22 @@ pub fn decode_ip_of<'a>(frame: &Frame<'a>, seg: &mut Segment) -> Result<&'a [u8]
     Ok(ip)
 }
 
+/// The TCP ports (source, destination) of a frame carrying TCP in a plain IPv4 or IPv6 header,
+/// read without decoding the segment: a pass that wants a few connections turns the others
+/// away with it. `None` for anything else (decode it to know).
+pub fn tcp_ports(frame: &Frame) -> Option<(u16, u16)> {
+    let (ip, _) = link::link_payload(frame.link_type?, frame.data).ok()?;
+    let tcp = match *ip.first()? {
+        0x45 if ip.len() >= 24 => {
+            let frag = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff;
+            (ip[9] == 6 && frag == 0).then(|| &ip[20..24])?
+        }
+        b if b >> 4 == 6 && ip.len() >= 44 => (ip[6] == 6).then(|| &ip[40..44])?,
+        _ => return None,
+    };
+    Some((be16(tcp, 0)?, be16(tcp, 2)?))
+}
+
 /// The frame's IP packet (its link layer stripped), for comparing frames.
 pub fn ip_packet<'a>(frame: &Frame<'a>) -> Option<&'a [u8]> {
     link::link_payload(frame.link_type?, frame.data)
@@ -301,6 +317,30 @@ mod tests {
         assert_eq!(seg.payload_len, 1448);
         assert_eq!(seg.seq, SeqNumber(0xffff_fff0));
         assert_eq!(seg.src.port(), 8080);
+    }
+
+    #[test]
+    fn tcp_ports_agree_with_decode_or_say_nothing() {
+        let pkt = ipv4_tcp(40, &tcp_header(5, 0x10));
+        let f = frame(&pkt, 228, 40);
+        let seg = decode(&f).unwrap();
+        assert_eq!(tcp_ports(&f), Some((seg.src.port(), seg.dst.port())));
+        // Behind a VLAN tag, as decode sees it.
+        let mut e = vec![0u8; 12];
+        e.extend_from_slice(&[0x81, 0x00, 0, 7, 0x08, 0x00]);
+        e.extend_from_slice(&pkt);
+        let len = e.len() as u32;
+        assert_eq!(tcp_ports(&frame(&e, 1, len)), Some((8080, 80)));
+        // A fragment, UDP, IPv4 with options: left to decode.
+        let mut frag = pkt.clone();
+        frag[7] = 1;
+        let mut udp = pkt.clone();
+        udp[9] = 17;
+        let mut opts = pkt.clone();
+        opts[0] = 0x46;
+        for p in [frag, udp, opts] {
+            assert_eq!(tcp_ports(&frame(&p, 228, 40)), None);
+        }
     }
 
     #[test]

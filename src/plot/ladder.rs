@@ -11,54 +11,75 @@ use std::fmt::Write;
 use super::svg::{esc, open_svg, px};
 use super::tsg::describe;
 use super::{ConnGraph, Role, SegPoint};
+use crate::conn::sketch;
 
 pub const WIDTH: u32 = 820;
 /// A connection with at most this many segments is drawn whole.
-pub const WHOLE_UP_TO: usize = 30;
+pub const WHOLE_UP_TO: usize = sketch::LADDER_HEAD;
 const HANDSHAKE_ROWS: usize = 10;
-const CLOSE_ROWS: usize = 16;
+/// The close: from the segment before the first FIN or RST on (the sketch keeps these).
+const CLOSE_ROWS: usize = sketch::LADDER_CLOSE;
+/// Without FIN or RST, the last segments.
+const LAST_ROWS: usize = sketch::LADDER_TAIL;
 const ROW: f64 = 38.0;
 const SLANT: f64 = 20.0;
 const TOP: f64 = 92.0;
 const CLIENT_X: f64 = 300.0;
 const SERVER_X: f64 = 620.0;
 
-/// One line of the ladder: a segment, or the segments left out.
+/// One line of the ladder: a segment (an index into `ConnGraph::rows`), or how many segments
+/// are left out.
 enum Row {
     Seg(usize),
-    Gap(usize),
+    Gap(u64),
 }
 
+/// The rows to draw. `g.rows` holds every segment of a connection of a few thousand, else the
+/// first [`WHOLE_UP_TO`], those from the one before the first FIN or RST on, and the last few:
+/// every row chosen here is among them.
 fn rows(g: &ConnGraph) -> Vec<Row> {
-    let n = g.segments.len();
-    if n <= WHOLE_UP_TO {
-        return (0..n).map(Row::Seg).collect();
+    let n = g.segment_count;
+    let at = |pos: u64| g.rows.iter().position(|(p, _)| *p == pos);
+    let span = |from: u64, to: u64| (from..to).filter_map(at).map(Row::Seg);
+    if n <= WHOLE_UP_TO as u64 {
+        return span(0, n).collect();
     }
     // The handshake: up to both ends established (the frame proving the later of the two), and
-    // the segment after it.
+    // the segment after it. Frames grow along the connection: one proved beyond the rows kept
+    // at the start is beyond the handshake's rows.
     let est_frame = g
         .states
         .iter()
         .filter(|s| s.state == "ESTABLISHED")
         .filter_map(|s| s.frame)
         .max();
-    let hs_end = est_frame
-        .and_then(|f| g.segments.iter().position(|s| s.frame == f))
-        .map_or(3, |i| i + 2)
-        .clamp(1, HANDSHAKE_ROWS);
+    let first_rows_end = g
+        .rows
+        .iter()
+        .take_while(|(p, _)| *p < WHOLE_UP_TO as u64)
+        .map(|(_, s)| s.frame)
+        .max();
+    let est_pos = est_frame.and_then(|f| match g.rows.iter().find(|(_, s)| s.frame == f) {
+        Some(&(p, _)) => Some(p),
+        None if first_rows_end.is_some_and(|last| f > last) => Some(HANDSHAKE_ROWS as u64),
+        None => None,
+    });
+    let hs_end = est_pos.map_or(3, |p| p + 2).clamp(1, HANDSHAKE_ROWS as u64);
     // The close: from just before the first FIN or RST to the end.
     let close_start = g
-        .segments
+        .rows
         .iter()
-        .position(|s| s.fin() || s.rst())
-        .map_or(n.saturating_sub(4), |i| i.saturating_sub(1))
+        .find(|(_, s)| s.fin() || s.rst())
+        .map_or(n.saturating_sub(LAST_ROWS as u64), |&(p, _)| {
+            p.saturating_sub(1)
+        })
         .max(hs_end);
-    let close_end = (close_start + CLOSE_ROWS).min(n);
-    let mut out: Vec<Row> = (0..hs_end).map(Row::Seg).collect();
+    let close_end = (close_start + CLOSE_ROWS as u64).min(n);
+    let mut out: Vec<Row> = span(0, hs_end).collect();
     if close_start > hs_end {
         out.push(Row::Gap(close_start - hs_end));
     }
-    out.extend((close_start..close_end).map(Row::Seg));
+    out.extend(span(close_start, close_end));
     if close_end < n {
         out.push(Row::Gap(n - close_end));
     }
@@ -141,7 +162,7 @@ pub fn render(g: &ConnGraph) -> String {
         let y = TOP + i as f64 * ROW;
         match *row {
             Row::Seg(k) => {
-                let s = &g.segments[k];
+                let s = &g.rows[k].1;
                 y_of_frame.push((s.frame, y, s.from));
                 let (x1, x2) = (line_x(s.from), line_x(s.from.other()));
                 let anomalous = !s.marks.is_empty();

@@ -16,37 +16,11 @@ pub mod tsg;
 /// Which end of the connection: the summary's own type.
 pub use crate::conn::summary::Role;
 
-/// A segment class the time-sequence graph marks, one per SVG `class` value.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum MarkKind {
-    Fast,
-    Rto,
-    AfterRto,
-    Tlp,
-    Spurious,
-    Ooo,
-    DupAck,
-    ZeroWindow,
-    Zwp,
-    KeepAlive,
-    WindowFull,
-}
+/// The kinds of marks and their sets are the sketch's (what it records); how each is drawn and
+/// named is here.
+pub use crate::conn::sketch::{MarkKind, Marks};
 
 impl MarkKind {
-    pub const ALL: [MarkKind; 11] = [
-        MarkKind::Fast,
-        MarkKind::Rto,
-        MarkKind::AfterRto,
-        MarkKind::Tlp,
-        MarkKind::Spurious,
-        MarkKind::Ooo,
-        MarkKind::DupAck,
-        MarkKind::ZeroWindow,
-        MarkKind::Zwp,
-        MarkKind::KeepAlive,
-        MarkKind::WindowFull,
-    ];
-
     /// The SVG `class` of its marks.
     pub fn class(self) -> &'static str {
         match self {
@@ -103,32 +77,6 @@ impl MarkKind {
     pub fn about_ack(self) -> bool {
         matches!(self, MarkKind::DupAck | MarkKind::ZeroWindow)
     }
-
-    fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-}
-
-/// A set of [`MarkKind`]s, one bit each (no allocation per segment).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct Marks(pub u16);
-
-impl Marks {
-    pub fn insert(&mut self, k: MarkKind) {
-        self.0 |= k.bit();
-    }
-
-    pub fn contains(self, k: MarkKind) -> bool {
-        self.0 & k.bit() != 0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = MarkKind> {
-        MarkKind::ALL.into_iter().filter(move |k| self.contains(*k))
-    }
 }
 
 /// One captured segment of a connection, in plain numbers. Sequence and ACK numbers are
@@ -153,9 +101,17 @@ pub struct SegPoint {
     pub marks: Marks,
     /// The class as the timeline prints it ("" for an ordinary segment).
     pub class_label: &'static str,
-    /// SACK blocks `[left, right)` in the peer's relative sequence space.
-    pub sack: [(i64, i64); 4],
-    pub sack_count: u8,
+}
+
+/// An anomaly mark: a segment, the kinds drawn for it, and for a run of duplicate ACKs (drawn
+/// once, at its first) how many and the last one's frame.
+#[derive(Clone, Copy, Debug)]
+pub struct MarkPoint {
+    pub seg: SegPoint,
+    pub kinds: Marks,
+    /// The duplicate ACKs the `dupack` mark stands for (0 when it has none).
+    pub dup_acks: u32,
+    pub last_frame: u64,
 }
 
 /// A state an endpoint entered, for the ladder.
@@ -169,15 +125,27 @@ pub struct StateMark {
     pub inferred: bool,
 }
 
-/// One RTT sample (Karn's rule) with the RFC 6298 estimator after it.
-#[derive(Clone, Copy, Debug)]
-pub struct RttPoint {
-    pub t: f64,
-    /// The side whose data the sample measures.
-    pub data_from: Role,
-    pub rtt_ms: f64,
-    pub srtt_ms: f64,
-    pub rto_ms: f64,
+/// One side's lines over time, thinned (each time slot keeps its extremes): times in seconds
+/// since the connection's first segment, sequence numbers relative.
+#[derive(Clone, Debug, Default)]
+pub struct SideLines {
+    /// Its data segments without a mark: `(t, seq, seq + seg_len)`.
+    pub bars: Vec<(f64, f64, f64)>,
+    /// Its ACK numbers (in the peer's sequence space), and ACK + window (the receive-window
+    /// limit): `(t, value)`, in time order.
+    pub acks: Vec<(f64, f64)>,
+    pub windows: Vec<(f64, f64)>,
+    /// Its SACK blocks `(t, left, right)` in the peer's space.
+    pub sacks: Vec<(f64, f64, f64)>,
+    /// `(t, payload bytes it sent)` and `(t, bytes of its data the peer newly acknowledged)`.
+    pub sent: Vec<(f64, u64)>,
+    pub acked: Vec<(f64, u64)>,
+    /// RTT samples of its data (Karn's rule) with the RFC 6298 SRTT and the RTO after each:
+    /// `(t, ms)`, and how many samples there were.
+    pub rtt: Vec<(f64, f64)>,
+    pub srtt: Vec<(f64, f64)>,
+    pub rto: Vec<(f64, f64)>,
+    pub rtt_samples: u64,
 }
 
 /// What the pictures of one connection need.
@@ -189,12 +157,19 @@ pub struct ConnGraph {
     /// Epoch seconds of the connection's first segment, with the capture's digits.
     pub start: String,
     pub duration_s: f64,
-    pub segments: Vec<SegPoint>,
+    /// Segments of the connection.
+    pub segment_count: u64,
+    /// The lines of the client's segments, then the server's (index: `Role as usize`).
+    pub lines: [SideLines; 2],
+    /// Every anomaly, in capture order.
+    pub marks: Vec<MarkPoint>,
+    /// Segments the ladder may show, with their position in the connection (0 = first): all of
+    /// them for a connection of a few thousand, else its start, its close and its last.
+    pub rows: Vec<(u64, SegPoint)>,
     /// The side that sent more payload: the time-sequence graph shows its sequence space.
     pub data_from: Role,
     pub initial_states: [(Role, &'static str); 2],
     pub states: Vec<StateMark>,
-    pub rtt: Vec<RttPoint>,
     /// The floor the plotted RTO uses (Linux's TCP_RTO_MIN) and RFC 6298's.
     pub rto_floor_ms: f64,
     pub rfc_rto_floor_ms: f64,
@@ -236,16 +211,28 @@ impl SegPoint {
 }
 
 impl ConnGraph {
-    /// How many marks of `kind` the connection has (what the time-sequence graph draws).
-    pub fn mark_count(&self, kind: MarkKind) -> usize {
-        self.segments
+    /// The segments the marks of `kind` stand for: the JSON report's count of them.
+    pub fn mark_count(&self, kind: MarkKind) -> u64 {
+        self.marks
             .iter()
-            .filter(|s| s.marks.contains(kind))
-            .count()
+            .filter(|m| m.kinds.contains(kind))
+            .map(|m| {
+                if kind == MarkKind::DupAck {
+                    u64::from(m.dup_acks)
+                } else {
+                    1
+                }
+            })
+            .sum()
     }
 
-    pub fn anomaly_marks(&self) -> usize {
-        self.segments.iter().map(|s| s.marks.iter().count()).sum()
+    /// The elements drawn for `kind` (a run of duplicate ACKs is one).
+    pub fn marks_drawn(&self, kind: MarkKind) -> usize {
+        self.marks.iter().filter(|m| m.kinds.contains(kind)).count()
+    }
+
+    pub fn side(&self, r: Role) -> &SideLines {
+        &self.lines[r as usize]
     }
 }
 

@@ -23,17 +23,18 @@ fn colour(r: Role) -> RGBColor {
 pub fn render(g: &ConnGraph, uid: &str) -> String {
     let t_end = g.duration_s.max(1e-6);
     let y_hi = g
-        .rtt
+        .lines
         .iter()
-        .map(|p| p.rtt_ms.max(p.rto_ms))
+        .flat_map(|l| l.rtt.iter().chain(&l.rto))
+        .map(|p| p.1)
         .fold(1.0f64, f64::max);
     let mut legend = Vec::new();
     let roles: Vec<Role> = [Role::Client, Role::Server]
         .into_iter()
-        .filter(|r| g.rtt.iter().any(|p| p.data_from == *r))
+        .filter(|&r| g.side(r).rtt_samples > 0)
         .collect();
     for &r in &roles {
-        let n = g.rtt.iter().filter(|p| p.data_from == r).count();
+        let n = g.side(r).rtt_samples;
         legend.push(LegendItem {
             swatch: Swatch::Shape(
                 &[(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)],
@@ -66,7 +67,7 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
     let caption = format!(
         "Connection {} RTT: samples by Karn's rule, SRTT and RTO{}",
         g.id,
-        if g.rtt.is_empty() {
+        if roles.is_empty() {
             " (no samples)"
         } else {
             ""
@@ -99,26 +100,30 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
                 px(f.right)
             );
             for &r in &roles {
-                let pts: Vec<_> = g.rtt.iter().filter(|p| p.data_from == r).collect();
+                let l = g.side(r);
                 let c = hex(colour(r));
-                let samples: Vec<(f64, f64)> = pts.iter().map(|p| (p.t, p.rtt_ms)).collect();
-                let srtt: Vec<(f64, f64)> = pts.iter().map(|p| (p.t, p.srtt_ms)).collect();
-                let rto: Vec<(f64, f64)> = pts.iter().map(|p| (p.t, p.rto_ms)).collect();
                 let _ = write!(
                     body,
-                    r#"<path class="rto-line" d="{}" stroke="{c}" stroke-dasharray="6 4" fill="none" stroke-width="1.4"/><path class="srtt" d="{}" stroke="{c}" fill="none" stroke-width="1.6"/><g class="samples" fill="{c}" fill-opacity=".55">"#,
-                    line_path(&thin_columns(&rto, f, 3000), f),
-                    line_path(&thin_columns(&srtt, f, 3000), f)
+                    r#"<path class="rto-line" d="{}" stroke="{c}" stroke-dasharray="6 4" fill="none" stroke-width="1.4"/><path class="srtt" d="{}" stroke="{c}" fill="none" stroke-width="1.6"/>"#,
+                    line_path(&thin_columns(&l.rto, f, 3000), f),
+                    line_path(&thin_columns(&l.srtt, f, 3000), f)
                 );
-                for (t, v) in thin_columns(&samples, f, 3000) {
+                // Each sample a 3-pixel square, all in one path: a long connection has
+                // thousands of them (a third of the bytes of one element each).
+                let mut squares = String::new();
+                for (t, v) in thin_columns(&l.rtt, f, 3000) {
                     let _ = write!(
-                        body,
-                        r#"<rect x="{}" y="{}" width="3" height="3"/>"#,
+                        squares,
+                        "M{},{}h3v3h-3z",
                         px(f.x(t) - 1.5),
                         px(f.y(v) - 1.5)
                     );
                 }
-                body.push_str("</g>");
+                let _ = write!(
+                    body,
+                    r#"<path class="samples" data-role="{}" d="{squares}" fill="{c}" fill-opacity=".55"/>"#,
+                    r.name()
+                );
             }
             (body, String::new())
         },

@@ -1,5 +1,7 @@
 //! Throughput over time: payload bytes each side sent per time slice (retransmissions
-//! included), and the new data the peer acknowledged (goodput), in bits per second.
+//! included), and the new data the peer acknowledged (goodput), in bits per second. On a long
+//! connection the bytes come summed over the sketch's time slots, each counted in the slice
+//! where it starts (a slot is under 1/2000 of the duration, a slice 1/120).
 
 use std::fmt::Write;
 
@@ -38,21 +40,12 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
     let idx = |t: f64| ((t / slice) as usize).min(SLICES - 1);
     let mut sent = [[0u64; SLICES]; 2];
     let mut acked = [[0u64; SLICES]; 2];
-    let mut high_ack: [Option<i64>; 2] = [None, None];
-    for s in &g.segments {
-        let k = s.from as usize;
-        sent[k][idx(s.t)] += u64::from(s.len);
-        // New data acknowledged: the ACK this segment carries, about the peer's data.
-        if let Some(a) = s.ack {
-            let peer = s.from.other() as usize;
-            if let Some(h) = high_ack[peer]
-                && a > h
-            {
-                acked[peer][idx(s.t)] += (a - h) as u64;
-            }
-            if high_ack[peer].is_none_or(|h| a > h) {
-                high_ack[peer] = Some(a);
-            }
+    for k in 0..2 {
+        for &(t, b) in &g.lines[k].sent {
+            sent[k][idx(t)] += b;
+        }
+        for &(t, b) in &g.lines[k].acked {
+            acked[k][idx(t)] += b;
         }
     }
     let series = |v: &[u64; SLICES]| -> Vec<(f64, f64)> {

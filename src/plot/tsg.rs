@@ -4,9 +4,12 @@
 //!
 //! Every segment of the connection has a place in the data sender's sequence space: its own
 //! segments at their sequence number, the receiver's at the ACK they carry. So every mark of the
-//! connection is drawn, once, in one graph, and the counts match the JSON report's.
+//! connection is drawn, once, in one graph, and the counts match the JSON report's: a run of
+//! duplicate ACKs (one place on the graph) is one mark that says how many it stands for
+//! (`data-count`, `data-last-frame`).
 //!
-//! Plain segments, the ACK and window lines and SACK blocks are thinned to what one pixel column
+//! Plain segments, the ACK and window lines and SACK blocks come thinned to time slots (the
+//! sketch's, each narrower than a column here) and are thinned again to what one pixel column
 //! can show (its extremes); marks are never thinned.
 
 use std::collections::BTreeMap;
@@ -15,7 +18,7 @@ use std::fmt::Write;
 use plotters::style::RGBColor;
 
 use super::svg::{AxesSpec, Frame, LegendItem, Swatch, esc, furniture, hex, open_svg, px};
-use super::{ConnGraph, MarkKind, Role, SegPoint};
+use super::{ConnGraph, MarkKind, MarkPoint, Role, SegPoint};
 
 pub const WIDTH: u32 = 1060;
 pub const HEIGHT: u32 = 560;
@@ -239,42 +242,38 @@ fn bars_path(bars: &[(f64, f64, f64)], f: &Frame) -> String {
 /// The graph as one `<svg>` element. `uid` makes its ids unique within a page.
 pub fn render(g: &ConnGraph, uid: &str) -> String {
     let d_side = g.data_from;
-    let mut plain: Vec<(f64, f64, f64)> = Vec::new();
-    let mut acks: Vec<(f64, f64)> = Vec::new();
-    let mut wins: Vec<(f64, f64)> = Vec::new();
-    let mut sacks: Vec<(f64, f64, f64)> = Vec::new();
+    let (data, recv) = (g.side(d_side), g.side(d_side.other()));
+    // A marked segment of data is still a segment: its bar is drawn, never thinned.
+    let marked_bars: Vec<(f64, f64, f64)> = g
+        .marks
+        .iter()
+        .map(|m| &m.seg)
+        .filter(|s| s.from == d_side && s.seg_len > 0)
+        .map(|s| (s.t, s.seq as f64, s.seq as f64 + f64::from(s.seg_len)))
+        .collect();
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    let mut win_hi = 1.0f64;
-    for s in &g.segments {
-        if s.from == d_side {
-            let (a, b) = (s.seq as f64, s.seq as f64 + f64::from(s.seg_len));
-            lo = lo.min(a);
-            hi = hi.max(b);
-            if s.seg_len > 0 && s.marks.is_empty() {
-                plain.push((s.t, a, b));
-            }
-        } else if let Some(a) = s.ack {
-            let a = a as f64;
-            lo = lo.min(a);
-            hi = hi.max(a);
-            acks.push((s.t, a));
-            if !s.rst() {
-                let w = a + s.window as f64;
-                win_hi = win_hi.max(w);
-                wins.push((s.t, w));
-            }
-            for &(l, r) in &s.sack[..usize::from(s.sack_count)] {
-                sacks.push((s.t, l as f64, r as f64));
-            }
+    for &(_, a, b) in data.bars.iter().chain(&marked_bars) {
+        lo = lo.min(a);
+        hi = hi.max(b);
+    }
+    for &(_, a) in &recv.acks {
+        lo = lo.min(a);
+        hi = hi.max(a);
+    }
+    for m in g.marks.iter().filter(|m| m.seg.from != d_side) {
+        if let Some(a) = m.seg.ack {
+            lo = lo.min(a as f64);
+            hi = hi.max(a as f64);
         }
     }
+    let win_hi = recv.windows.iter().map(|w| w.1).fold(1.0f64, f64::max);
     // The window may reach far above the data; show a little of it, clip the rest.
     let top = hi.max(win_hi.min(hi + 0.25 * (hi - lo).max(1.0)));
     let span = (top - lo).max(1.0);
     let t_end = g.duration_s.max(1e-6);
-    let counts: Vec<(MarkKind, usize)> = MarkKind::ALL
+    let counts: Vec<(MarkKind, u64, usize)> = MarkKind::ALL
         .iter()
-        .map(|&k| (k, g.mark_count(k)))
+        .map(|&k| (k, g.mark_count(k), g.marks_drawn(k)))
         .collect();
     let mut legend = vec![
         LegendItem {
@@ -302,7 +301,7 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
             class: None,
         },
     ];
-    for &(k, n) in &counts {
+    for &(k, n, drawn) in &counts {
         let (shape, c, filled) = style(k);
         legend.push(LegendItem {
             swatch: if filled {
@@ -310,7 +309,11 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
             } else {
                 Swatch::Outline(shape, c)
             },
-            label: format!("{} ({n})", k.label()),
+            label: if drawn as u64 == n {
+                format!("{} ({n})", k.label())
+            } else {
+                format!("{} ({n}, in {drawn} runs)", k.label())
+            },
             class: Some(k.class()),
         });
     }
@@ -340,17 +343,11 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
     };
     let (axes, over, f) = furniture(&spec, &legend);
 
-    let mut plain = thin_bars(&plain, &f);
-    // A marked segment of data is still a segment: its bar is drawn, never thinned.
-    plain.extend(
-        g.segments
-            .iter()
-            .filter(|s| s.from == d_side && s.seg_len > 0 && !s.marks.is_empty())
-            .map(|s| (s.t, s.seq as f64, s.seq as f64 + f64::from(s.seg_len))),
-    );
-    let acks = thin_line(&acks, &f);
-    let wins = thin_line(&wins, &f);
-    let sacks = thin_bars(&sacks, &f);
+    let mut plain = thin_bars(&data.bars, &f);
+    plain.extend(marked_bars);
+    let acks = thin_line(&recv.acks, &f);
+    let wins = thin_line(&recv.windows, &f);
+    let sacks = thin_bars(&recv.sacks, &f);
 
     let mut out = String::new();
     open_svg(
@@ -401,26 +398,49 @@ pub fn render(g: &ConnGraph, uid: &str) -> String {
         bars_path(&plain, &f)
     );
     out.push_str("</g>\n<g class=\"marks\">\n");
-    for s in &g.segments {
-        if s.marks.is_empty() {
-            continue;
-        }
-        for (i, k) in s.marks.iter().enumerate() {
-            let x = f.x(s.t) + 7.0 * i as f64;
-            let y = f.y(position(s, d_side, Some(k)));
-            let _ = writeln!(
-                out,
-                r##"<use href="#m{uid}-{c}" class="{c}" data-frame="{fr}" x="{x}" y="{y}"><title>{t}</title></use>"##,
-                c = k.class(),
-                fr = s.frame,
-                x = px(x),
-                y = px(y),
-                t = esc(&describe(s, k.label()))
-            );
-        }
+    for m in &g.marks {
+        write_mark(&mut out, m, d_side, uid, &f);
     }
     out.push_str("</g></g></g>\n");
     let _ = writeln!(out, r#"<g class="legend">{over}</g>"#);
     out.push_str("</svg>\n");
     out
+}
+
+/// One `<use>` per kind of the mark, side by side; a run of duplicate ACKs says how many.
+fn write_mark(out: &mut String, m: &MarkPoint, d_side: Role, uid: &str, f: &Frame) {
+    let s = &m.seg;
+    for (i, k) in m.kinds.iter().enumerate() {
+        let x = f.x(s.t) + 7.0 * i as f64;
+        let y = f.y(position(s, d_side, Some(k)));
+        let run = k == MarkKind::DupAck && m.dup_acks > 1;
+        let title = if run {
+            format!(
+                "{} duplicate ACKs, frames {}–{} · {}",
+                m.dup_acks,
+                s.frame,
+                m.last_frame,
+                describe(s, "")
+            )
+        } else {
+            describe(s, k.label())
+        };
+        let count = if k == MarkKind::DupAck {
+            format!(
+                r#" data-count="{}" data-last-frame="{}""#,
+                m.dup_acks, m.last_frame
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            r##"<use href="#m{uid}-{c}" class="{c}" data-frame="{fr}"{count} x="{x}" y="{y}"><title>{t}</title></use>"##,
+            c = k.class(),
+            fr = s.frame,
+            x = px(x),
+            y = px(y),
+            t = esc(&title)
+        );
+    }
 }

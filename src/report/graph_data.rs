@@ -1,59 +1,26 @@
-//! The one place the pictures read the analysis: a connection's recorded timeline, its
-//! endpoints' transitions, its RTT, the TIME_WAIT intervals, turned into the plain values of
-//! [`crate::plot`]. Also the second pass that records the timelines of connections chosen only
-//! once the capture has been read (the ten with the most anomalies).
+//! The one place the pictures read the analysis: a connection's sketch (what it kept while read,
+//! [`crate::conn::sketch`]), its endpoints' transitions, the TIME_WAIT intervals, turned into the
+//! plain values of [`crate::plot`]. Also the second pass that records the sketches of
+//! connections chosen only once the capture has been read (by `--top`).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
 
-use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS, RttEstimator, RttSampler};
-use crate::analysis::{RetransKind, SegClass};
+use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS};
 use crate::audit::Audit;
 use crate::capture::{CaptureError, Input, read_captures};
 use crate::conn::fsm::State;
+use crate::conn::sketch::{Lines, Row, draw_rank};
 use crate::conn::{Connection, Side, other};
-use crate::decode::decode;
+use crate::decode::segment::Segment;
+use crate::decode::{decode_into, decode_ip_of, tcp_ports};
+use crate::dedup::Dedup;
 use crate::plot::{
-    ConnGraph, HeldSeries, MarkKind, Marks, Role, RttPoint, SegPoint, StateMark, TimeWaitData,
+    ConnGraph, HeldSeries, MarkPoint, Role, SegPoint, SideLines, StateMark, TimeWaitData,
 };
-use crate::seq::SeqNumber;
 use crate::time::Timestamp;
-use crate::track::{TimelineSelect, Tracker};
-
-/// Relative, unwrapped positions in one side's sequence space.
-#[derive(Clone, Copy, Default)]
-struct Space {
-    last_raw: Option<SeqNumber>,
-    last_abs: i64,
-}
-
-impl Space {
-    fn based(isn: Option<SeqNumber>) -> Space {
-        Space {
-            last_raw: isn,
-            last_abs: 0,
-        }
-    }
-
-    /// The position of `v`, moving the reference forward when `v` is ahead of it.
-    fn rel(&mut self, v: SeqNumber) -> i64 {
-        let abs = self.peek(v);
-        if self.last_raw.is_none() || abs > self.last_abs {
-            self.last_raw = Some(v);
-            self.last_abs = abs;
-        }
-        abs
-    }
-
-    /// The position of `v` without moving the reference (for SACK blocks, which may be wrong).
-    fn peek(&self, v: SeqNumber) -> i64 {
-        match self.last_raw {
-            Some(raw) => self.last_abs + v.diff(raw),
-            None => 0,
-        }
-    }
-}
+use crate::track::{SketchSelect, TimelineSelect, Tracker};
 
 fn role(c: &Connection, side: Side) -> Role {
     if side == c.client {
@@ -63,102 +30,81 @@ fn role(c: &Connection, side: Side) -> Role {
     }
 }
 
-fn marks_of(class: SegClass, zero_window: bool, window_full: bool) -> Marks {
-    let mut m = Marks::default();
-    match class {
-        SegClass::Retransmission(k) => m.insert(match k {
-            RetransKind::Fast => MarkKind::Fast,
-            RetransKind::Rto => MarkKind::Rto,
-            RetransKind::AfterRto => MarkKind::AfterRto,
-            RetransKind::TailLossProbe => MarkKind::Tlp,
-            RetransKind::Spurious => MarkKind::Spurious,
-        }),
-        SegClass::OutOfOrder => m.insert(MarkKind::Ooo),
-        SegClass::DupAck(_) => m.insert(MarkKind::DupAck),
-        SegClass::ZeroWindowProbe => m.insert(MarkKind::Zwp),
-        SegClass::KeepAlive => m.insert(MarkKind::KeepAlive),
-        SegClass::Normal
-        | SegClass::WindowUpdate
-        | SegClass::KeepAliveAck
-        | SegClass::ZeroWindowProbeAck => {}
+fn seg_point(c: &Connection, r: &Row) -> SegPoint {
+    SegPoint {
+        frame: r.frame,
+        t: r.t(),
+        from: role(c, r.side()),
+        seq: r.seq,
+        seg_len: r.seg_len(),
+        len: r.len,
+        ack: r.ack(),
+        window: r.window,
+        flags: r.flags.0,
+        marks: r.marks,
+        class_label: r.class.label(),
     }
-    if zero_window {
-        m.insert(MarkKind::ZeroWindow);
-    }
-    if window_full {
-        m.insert(MarkKind::WindowFull);
-    }
-    m
 }
 
-/// The pictures' view of a connection whose timeline was recorded; `None` without one.
-pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
-    let timeline = c.timeline.as_ref()?;
-    let mut spaces = [Space::based(c.dirs[0].isn), Space::based(c.dirs[1].isn)];
-    let mut segments = Vec::with_capacity(timeline.len());
-    let mut samplers = [RttSampler::default(), RttSampler::default()];
-    let mut estimators = [RttEstimator::default(), RttEstimator::default()];
-    let mut next_seq: [Option<SeqNumber>; 2] = [None, None];
-    let mut highest_ack: [Option<SeqNumber>; 2] = [None, None];
-    let mut rtt = Vec::new();
-    for e in timeline {
-        let s = e.from;
-        let t = e.ts.secs_since(c.first_ts);
-        let seq = spaces[s].rel(e.seq);
-        let ack = e.flags.ack().then(|| spaces[other(s)].rel(e.ack));
-        let mut sack = [(0i64, 0i64); 4];
-        let blocks = e.options.sack_blocks();
-        for (slot, b) in sack.iter_mut().zip(blocks) {
-            *slot = (
-                spaces[other(s)].peek(b.left),
-                spaces[other(s)].peek(b.right),
-            );
+/// Side `s`'s slots as the plain series the pictures draw, each slot at its start.
+fn side_lines(lines: &Lines, s: Side) -> SideLines {
+    let (mine, peer) = (&lines.sides[s], &lines.sides[other(s)]);
+    let secs = |t_ns: i64| t_ns as f64 / 1e9;
+    let mut out = SideLines::default();
+    for (t, v) in mine.sent.iter() {
+        for (lo, hi) in v.bars.iter().flat_map(|b| b.bars()) {
+            out.bars.push((secs(t), lo, hi));
         }
-        let seg_len = e.len + u32::from(e.flags.syn()) + u32::from(e.flags.fin());
-        segments.push(SegPoint {
-            frame: e.frame,
-            t,
-            from: role(c, s),
-            seq,
-            seg_len,
-            len: e.len,
-            ack,
-            window: e.window,
-            flags: e.flags.0,
-            marks: marks_of(e.class, e.seg_flags.zero_window, e.seg_flags.window_full),
-            class_label: e.class.label(),
-            sack,
-            sack_count: blocks.len().min(4) as u8,
-        });
-
-        // RTT samples as the analysis takes them (Karn's rule, rtt.rs), replayed per segment.
-        let end = e.seq + seg_len;
-        if matches!(e.class, SegClass::Retransmission(_)) {
-            samplers[s].on_retransmit(e.seq, end);
-        } else if seg_len > 0 && next_seq[s].is_none_or(|n| end > n) {
-            samplers[s].on_send(end, e.ts);
-        }
-        if !e.flags.rst() && next_seq[s].is_none_or(|n| end > n) {
-            next_seq[s] = Some(end);
-        }
-        if e.flags.ack() && highest_ack[s].is_none_or(|h| e.ack > h) {
-            highest_ack[s] = Some(e.ack);
-            let peer = other(s);
-            if let Some(r) = samplers[peer].on_ack(e.ack, e.ts) {
-                estimators[peer].sample(r);
-                let est = estimators[peer];
-                rtt.push(RttPoint {
-                    t,
-                    data_from: role(c, peer),
-                    rtt_ms: r,
-                    srtt_ms: est.srtt_ms,
-                    rto_ms: est.linux_rto_ms().unwrap_or(LINUX_RTO_FLOOR_MS),
-                });
-            }
+        if v.bytes > 0 {
+            out.sent.push((secs(t), v.bytes));
         }
     }
+    for (t, b) in mine.sack.iter() {
+        out.sacks.extend(b.bars().map(|(lo, hi)| (secs(t), lo, hi)));
+    }
+    for (t, a) in mine.acks.iter() {
+        out.acks.extend(a.ack.points().map(|v| (secs(t), v)));
+        if let Some(w) = &a.window {
+            out.windows.extend(w.points().map(|v| (secs(t), v)));
+        }
+    }
+    // Its data acknowledged: by the peer's ACKs.
+    for (t, a) in peer.acks.iter() {
+        if a.bytes > 0 {
+            out.acked.push((secs(t), a.bytes));
+        }
+    }
+    for (t, r) in mine.rtt.iter() {
+        out.rtt.extend(r.rtt.points().map(|v| (secs(t), v)));
+        out.srtt.extend(r.srtt.points().map(|v| (secs(t), v)));
+        out.rto.extend(r.rto.points().map(|v| (secs(t), v)));
+        out.rtt_samples += u64::from(r.samples);
+    }
+    out
+}
+
+/// The pictures' view of a connection that kept a sketch; `None` without one.
+pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
+    let sketch = c.sketch.as_deref()?;
+    let lines = sketch.lines();
+    let (client, server) = (c.client, c.server());
+    let marks = sketch
+        .marks()
+        .iter()
+        .map(|m| MarkPoint {
+            seg: seg_point(c, &m.row),
+            kinds: m.kinds,
+            dup_acks: m.dup_acks,
+            last_frame: m.last_frame,
+        })
+        .collect();
+    let rows = sketch
+        .rows()
+        .iter()
+        .map(|(pos, r)| (*pos, seg_point(c, r)))
+        .collect();
     let mut states = Vec::new();
-    for side in [c.client, c.server()] {
+    for side in [client, server] {
         for tr in &c.ends[side].transitions {
             states.push(StateMark {
                 role: role(c, side),
@@ -170,25 +116,27 @@ pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
         }
     }
     let bytes = |s: Side| c.dirs[s].stats.payload_bytes;
-    let data_side = if bytes(c.server()) > bytes(c.client) {
-        c.server()
+    let data_side = if bytes(server) > bytes(client) {
+        server
     } else {
-        c.client
+        client
     };
     Some(ConnGraph {
         id: c.id,
-        client: c.addrs[c.client].to_string(),
-        server: c.addrs[c.server()].to_string(),
+        client: c.addrs[client].to_string(),
+        server: c.addrs[server].to_string(),
         start: c.first_ts.display(digits).to_string(),
         duration_s: c.last_ts.secs_since(c.first_ts),
-        segments,
+        segment_count: sketch.segments(),
+        lines: [side_lines(&lines, client), side_lines(&lines, server)],
+        marks,
+        rows,
         data_from: role(c, data_side),
         initial_states: [
-            (Role::Client, c.ends[c.client].initial.name()),
-            (Role::Server, c.ends[c.server()].initial.name()),
+            (Role::Client, c.ends[client].initial.name()),
+            (Role::Server, c.ends[server].initial.name()),
         ],
         states,
-        rtt,
         rto_floor_ms: LINUX_RTO_FLOOR_MS,
         rfc_rto_floor_ms: RFC_RTO_FLOOR_MS,
     })
@@ -196,19 +144,18 @@ pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
 
 /// The `n` connections with the most anomalies (ties: the lower id), in that order.
 pub fn most_anomalous(conns: &[&Connection], n: usize) -> Vec<u32> {
-    let mut ranked: Vec<(usize, u32)> = conns
-        .iter()
-        .map(|c| (c.events.anomaly_count(), c.id))
-        .collect();
-    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut ranked: Vec<_> = conns.iter().map(|c| draw_rank(c)).collect();
+    ranked.sort_unstable();
     ranked.into_iter().take(n).map(|(_, id)| id).collect()
 }
 
-/// Read the capture again and record the timelines of connections `ids` of `a`, which was read
+/// Read the capture again and record the sketches of connections `ids` of `a`, which was read
 /// without them. Only segments of those connections' 4-tuples reach a tracker, so the pass costs
-/// little more than reading and decoding; incarnations are matched by their first frame, and
-/// take the id and roles the first pass gave them.
-pub fn record_timelines(
+/// little more than reading and decoding when they are a small part of the capture;
+/// incarnations are matched by their first frame, and take the id and roles the first pass gave
+/// them. (A host's tail loss probes found to be timeouts by another of its connections are
+/// known only to the first pass: drawn from here, such a probe stays a probe.)
+pub fn record_sketches(
     inputs: &[Input],
     time_wait_s: f64,
     a: &Audit,
@@ -239,7 +186,9 @@ pub fn record_timelines(
                 .iter()
                 .any(|&[a, b]| (src == a && dst == b) || (src == b && dst == a))
     };
-    let mut tracker = Tracker::new(TimelineSelect::All, time_wait_s).with_options(a.track);
+    let mut tracker = Tracker::new(TimelineSelect::None, time_wait_s)
+        .with_options(a.track)
+        .with_sketches(SketchSelect::All, None);
     let mut found: Vec<Box<Connection>> = Vec::new();
     let take = |c: Box<Connection>, found: &mut Vec<Box<Connection>>| {
         if let Some(first) = wanted
@@ -253,11 +202,29 @@ pub fn record_timelines(
             found.push(c);
         }
     };
+    // The frames the first reading left out as repeats are left out again: a capture that
+    // holds none (the first reading counted them) is read without looking for them; one that
+    // does is checked frame by frame as the first reading did, every frame decoded.
+    let mut dedup = (a.capture.duplicate_frames > 0).then(Dedup::default);
     if !keys.is_empty() {
+        let mut seg = Segment::EMPTY;
         read_captures(inputs, &mut |frame| {
-            if let Ok(seg) = decode(frame)
-                && wanted_segment(seg.src, seg.dst)
+            if let Some(dedup) = dedup.as_mut() {
+                if frame.link_type.is_some() {
+                    dedup.note_time(frame.number, frame.ts);
+                }
+                match decode_ip_of(frame, &mut seg) {
+                    Ok(ip) if !dedup.is_duplicate(frame.number, frame.ts, ip) => {}
+                    _ => return ControlFlow::Continue(()),
+                }
+            } else if tcp_ports(frame).is_some_and(|(a, b)| !port_wanted(a) || !port_wanted(b))
+                || decode_into(frame, &mut seg).is_err()
             {
+                // Turned away by their ports before the segment is decoded, most frames cost
+                // little.
+                return ControlFlow::Continue(());
+            }
+            if wanted_segment(seg.src, seg.dst) {
                 tracker.on_segment(&seg, frame.ts, frame.number);
                 for c in tracker.drain_finished() {
                     take(c, &mut found);

@@ -12,7 +12,7 @@ use crate::capture::Input;
 use crate::conn::Connection;
 use crate::plot::svg::esc;
 use crate::plot::{ConnGraph, MarkKind, PlotKind, ladder, rtt, throughput, time_wait, tsg};
-use crate::report::graph_data::{conn_graph, most_anomalous, record_timelines, time_wait_data};
+use crate::report::graph_data::{conn_graph, most_anomalous, record_sketches, time_wait_data};
 use crate::report::{findings, table};
 
 /// Connections drawn when none was chosen with `--conn`.
@@ -78,7 +78,7 @@ pub fn spool_stdin() -> io::Result<Spool> {
 }
 
 /// The HTML report: findings, TIME_WAIT over time and the pictures of the chosen connections
-/// (`ids`, else the most anomalous, whose timelines a second pass over `inputs` records).
+/// (`ids`, else the most anomalous; see [`graphs`]).
 pub struct Html<'a> {
     pub inputs: &'a [Input],
     pub time_wait_s: f64,
@@ -92,9 +92,11 @@ impl crate::report::Report for Html<'_> {
     }
 }
 
-/// The pictures of the connections to draw: those of `--conn` (their timelines were recorded
-/// while reading), else the [`DRAWN_BY_DEFAULT`] with the most anomalies among `selected`,
-/// whose timelines a second pass records.
+/// The pictures of the connections to draw: those of `--conn` (`conn_ids`; the selected ones),
+/// else the [`DRAWN_BY_DEFAULT`] with the most anomalies among `selected`. Each is drawn from
+/// the sketch it kept while the capture was read; those that kept none (chosen only at the end
+/// by `--top`, or opened while many others held one: see `track::SketchSelect`) are recorded
+/// by a second pass over `inputs`, which cannot be standard input.
 pub fn graphs(
     inputs: &[Input],
     time_wait_s: f64,
@@ -103,18 +105,41 @@ pub fn graphs(
     conn_ids: &[u32],
 ) -> io::Result<Vec<ConnGraph>> {
     let digits = a.capture.ts_digits;
-    if !conn_ids.is_empty() {
-        return Ok(selected
+    let ids: Vec<u32> = if conn_ids.is_empty() {
+        most_anomalous(selected, DRAWN_BY_DEFAULT)
+    } else {
+        selected.iter().map(|c| c.id).collect()
+    };
+    let sketched = |id: u32| {
+        selected
             .iter()
-            .filter_map(|c| conn_graph(c, digits))
-            .collect());
-    }
-    let ids = most_anomalous(selected, DRAWN_BY_DEFAULT);
-    let recorded = record_timelines(inputs, time_wait_s, a, &ids)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(recorded
+            .find(|c| c.id == id)
+            .filter(|c| c.sketch.is_some())
+    };
+    let missing: Vec<u32> = ids
         .iter()
-        .filter_map(|c| conn_graph(c, digits))
+        .copied()
+        .filter(|&id| sketched(id).is_none())
+        .collect();
+    let recorded = if missing.is_empty() {
+        Vec::new()
+    } else if inputs.contains(&Input::Stdin) {
+        return Err(io::Error::other(
+            "standard input cannot be read a second time to draw the connections chosen at the end (keep it in a file)",
+        ));
+    } else {
+        record_sketches(inputs, time_wait_s, a, &missing)
+            .map_err(|e| io::Error::other(e.to_string()))?
+    };
+    Ok(ids
+        .iter()
+        .filter_map(|&id| match sketched(id) {
+            Some(c) => conn_graph(c, digits),
+            None => recorded
+                .iter()
+                .find(|c| c.id == id)
+                .and_then(|c| conn_graph(c, digits)),
+        })
         .collect())
 }
 
@@ -217,7 +242,7 @@ fn write_connection(out: &mut dyn Write, g: &ConnGraph) -> io::Result<()> {
         esc(&g.server),
         g.start,
         g.duration_s,
-        g.segments.len(),
+        g.segment_count,
         id = g.id
     )?;
     writeln!(
@@ -231,8 +256,8 @@ fn write_connection(out: &mut dyn Write, g: &ConnGraph) -> io::Result<()> {
     writeln!(out, "</section>")
 }
 
-/// One graph as a standalone SVG document (`plot KIND`); `None` when connection `id` has no
-/// recorded timeline (it does not exist in the capture).
+/// One graph as a standalone SVG document (`plot KIND`); `None` when connection `id` kept no
+/// sketch (it does not exist in the capture).
 pub fn plot_svg(kind: PlotKind, a: &Audit, id: Option<u32>) -> Option<String> {
     let body = match kind {
         PlotKind::TimeWait => time_wait::render(&time_wait_data(a, TIME_WAIT_SERIES), "tw"),

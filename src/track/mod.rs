@@ -11,11 +11,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 
 use crate::fastmap::{self, FastMap};
 use std::net::IpAddr;
 
 use crate::conn::fsm::State;
+use crate::conn::sketch::{DrawRank, Sketch, draw_rank};
 use crate::conn::{Connection, EventKind, Reuse, RoleRule, other};
 use crate::decode::segment::Segment;
 use crate::time::Timestamp;
@@ -62,6 +64,42 @@ impl TimelineSelect {
             TimelineSelect::None => false,
             TimelineSelect::All => true,
             TimelineSelect::Ids(ids) => ids.contains(&id),
+        }
+    }
+}
+
+/// Which connections keep a sketch (what the pictures need, [`crate::conn::sketch`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SketchSelect {
+    #[default]
+    None,
+    All,
+    Ids(Vec<u32>),
+    /// The `n` connections the page draws by default (most anomalies first), known only at the
+    /// end: connections are sketched as they open, at most [`SKETCHED_PER_DRAWN`]`·n` at once;
+    /// one that closes keeps its sketch only while it ranks among the first `n` closed (its
+    /// anomalies are then final but for a late segment: connections closing later can only
+    /// push it down), and the audit keeps only the first `n` of those finished. A drawn
+    /// connection left without a sketch (opened while the others held them all) is recorded
+    /// by a second reading of the capture (`report::html::graphs`).
+    MostAnomalous(usize),
+}
+
+/// Which connections the report may draw (its selection), for [`SketchSelect::MostAnomalous`].
+pub type Drawable = Rc<dyn Fn(&Connection) -> bool>;
+
+/// Under [`SketchSelect::MostAnomalous`]`(n)`, at most this many times `n` open connections
+/// keep a sketch: a few bulk transfers side by side are all sketched (and never read twice,
+/// which would cost as much as the first reading), while thousands open at once do not each
+/// record their segments for the ten drawn (a second reading of those few costs less).
+pub const SKETCHED_PER_DRAWN: usize = 4;
+
+impl SketchSelect {
+    fn wants(&self, id: u32) -> bool {
+        match self {
+            SketchSelect::None => false,
+            SketchSelect::All | SketchSelect::MostAnomalous(_) => true,
+            SketchSelect::Ids(ids) => ids.contains(&id),
         }
     }
 }
@@ -132,6 +170,14 @@ pub struct Tracker {
     /// The previous segment's timestamp.
     last_ts: Option<Timestamp>,
     timeline: TimelineSelect,
+    sketches: SketchSelect,
+    /// Open connections holding a sketch.
+    sketched_open: usize,
+    /// Under [`SketchSelect::MostAnomalous`]`(n)`: the first `n` connections that closed with
+    /// a sketch, best first (rank and key; some may be retired since).
+    closed_best: Vec<(DrawRank, FlowKey)>,
+    /// The connections the report may draw (its selection); others keep no sketch once closed.
+    drawable: Option<Drawable>,
     time_wait_s: f64,
     /// Hosts whose timer resends double from the first one: they send no tail loss probes, so
     /// a lone resend of theirs read as a probe was a timeout (settled when it is retired).
@@ -169,6 +215,10 @@ impl Tracker {
             next_id: 1,
             last_ts: None,
             timeline,
+            sketches: SketchSelect::None,
+            sketched_open: 0,
+            closed_best: Vec::new(),
+            drawable: None,
             time_wait_s,
             no_probe_senders: fastmap::new(),
             options: TrackOptions::default(),
@@ -180,6 +230,14 @@ impl Tracker {
     /// The same tracker with `options` (RFC 1337, VLAN IDs in the flow key).
     pub fn with_options(mut self, options: TrackOptions) -> Tracker {
         self.options = options;
+        self
+    }
+
+    /// The same tracker, keeping the sketches of `sketches`; under
+    /// [`SketchSelect::MostAnomalous`], of connections `drawable` accepts (any without it).
+    pub fn with_sketches(mut self, sketches: SketchSelect, drawable: Option<Drawable>) -> Tracker {
+        self.sketches = sketches;
+        self.drawable = drawable;
         self
     }
 
@@ -211,8 +269,11 @@ impl Tracker {
         let new_incarnation = loop {
             match self.live.get_mut(&key) {
                 Some(Slot::Conn(conn)) if !conn.is_new_incarnation(seg) => {
-                    self.closed.feed(conn, key, seg, ts, frame);
+                    let closed = self.closed.feed(conn, key, seg, ts, frame);
                     note_no_probes(&mut self.no_probe_senders, conn);
+                    if closed {
+                        self.rank_closed(key);
+                    }
                     return;
                 }
                 Some(Slot::Conn(_)) => break true,
@@ -232,8 +293,40 @@ impl Tracker {
             self.open(key, seg, ts, frame, true);
         }
         if let Some(Slot::Conn(conn)) = self.live.get_mut(&key) {
-            self.closed.feed(conn, key, seg, ts, frame);
+            let closed = self.closed.feed(conn, key, seg, ts, frame);
             note_no_probes(&mut self.no_probe_senders, conn);
+            if closed {
+                self.rank_closed(key);
+            }
+        }
+    }
+
+    /// The connection of `key` just closed: under [`SketchSelect::MostAnomalous`] it keeps its
+    /// sketch only if it ranks among the first `n` drawable ones closed (with a sketch or
+    /// without), and pushes the one after them out.
+    fn rank_closed(&mut self, key: FlowKey) {
+        let SketchSelect::MostAnomalous(n) = self.sketches else {
+            return;
+        };
+        let Some(Slot::Conn(c)) = self.live.get_mut(&key) else {
+            return;
+        };
+        let rank = draw_rank(c);
+        let pos = self.closed_best.partition_point(|(r, _)| *r < rank);
+        if pos >= n || !self.drawable.as_ref().is_none_or(|d| d(c)) {
+            if c.sketch.take().is_some() {
+                self.sketched_open -= 1;
+            }
+            return;
+        }
+        self.closed_best.insert(pos, (rank, key));
+        if self.closed_best.len() > n
+            && let Some((out_rank, out_key)) = self.closed_best.pop()
+            && let Some(Slot::Conn(out)) = self.live.get_mut(&out_key)
+            && out.id == out_rank.1
+            && out.sketch.take().is_some()
+        {
+            self.sketched_open -= 1;
         }
     }
 
@@ -414,8 +507,11 @@ impl Tracker {
         self.finished.push(c);
     }
 
-    /// Settle a connection that will see no more segments.
+    /// Settle a connection that will see no more segments (it leaves the table).
     fn settle(&mut self, mut c: Box<Connection>, end: Timestamp) -> Box<Connection> {
+        if c.sketch.is_some() {
+            self.sketched_open -= 1;
+        }
         self.settle_role(&mut c);
         let key = FlowKey::new(c.addrs[0], c.addrs[1], c.vlan);
         if self.newest_vlan(key.pair) == Some(key.vlan) {
@@ -491,7 +587,7 @@ impl Tracker {
 
     /// The connection `seg` opens, not yet fed the segment.
     fn new_connection(
-        &self,
+        &mut self,
         id: u32,
         key: FlowKey,
         seg: &Segment,
@@ -499,6 +595,14 @@ impl Tracker {
         frame: u64,
     ) -> Connection {
         let mut conn = Connection::new(id, seg, ts, frame, self.timeline.wants(id));
+        let room = match self.sketches {
+            SketchSelect::MostAnomalous(n) => self.sketched_open < SKETCHED_PER_DRAWN * n,
+            _ => true,
+        };
+        if room && self.sketches.wants(id) {
+            conn.sketch = Some(Box::new(Sketch::new(ts)));
+            self.sketched_open += 1;
+        }
         conn.rfc1337 = self.options.rfc1337;
         conn.vlan = key.vlan;
         if conn.role_rule == RoleRule::FirstSender {
@@ -626,7 +730,8 @@ struct ClosedQueue {
 }
 
 impl ClosedQueue {
-    /// Process one segment of `conn`, and queue the connection if the segment closed it.
+    /// Process one segment of `conn`, and queue the connection if the segment closed it (then
+    /// true).
     fn feed(
         &mut self,
         conn: &mut Connection,
@@ -634,10 +739,11 @@ impl ClosedQueue {
         seg: &Segment,
         ts: Timestamp,
         frame: u64,
-    ) {
+    ) -> bool {
         let was_closed = is_closed(conn);
         conn.on_segment(seg, ts, frame);
-        if !was_closed && is_closed(conn) {
+        let closed_now = !was_closed && is_closed(conn);
+        if closed_now {
             // Closed by FINs, nothing is in flight any more: what only the segment analysis
             // needed (the RTT ring, the gaps) is given back for the linger time; a late segment
             // allocates it again. (After a RST, late segments can still be timed.)
@@ -647,6 +753,7 @@ impl ClosedQueue {
             let at = conn.last_ts.plus_secs(self.linger_s);
             self.heap.push(Reverse((at, conn.id, key)));
         }
+        closed_now
     }
 }
 
