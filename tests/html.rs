@@ -416,21 +416,7 @@ fn the_page_fetches_nothing_and_is_deterministic() {
 fn standard_input_is_drawn_like_the_file() {
     let t = fixture("bulk_loss5_client.pcap.gz");
     let data = std::fs::read(&t).expect("read");
-    let mut child = Command::new(BIN)
-        .args(["--format", "html", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&data)
-        .expect("write");
-    let o = child.wait_with_output().expect("wait");
-    assert_eq!(o.status.code(), Some(0));
-    let from_stdin = String::from_utf8(o.stdout).expect("utf-8");
+    let from_stdin = html_from_stdin(&["--format", "html", "-"], &data);
     let from_file = ok_stdout(&["--format", "html", t.to_str().expect("path")]);
     assert_eq!(svgs(&from_stdin, "tsg"), svgs(&from_file, "tsg"));
 }
