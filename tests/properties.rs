@@ -264,28 +264,9 @@ proptest! {
 fn edges() -> &'static HashSet<(State, State)> {
     static EDGES: OnceLock<HashSet<(State, State)>> = OnceLock::new();
     EDGES.get_or_init(|| {
-        let states = State::ALL;
-        let mut events = vec![
-            Event::SendSyn,
-            Event::RecvSyn,
-            Event::SendSynAck,
-            Event::AckSynAck,
-            Event::SendFin,
-            Event::SendRst,
-            Event::RecvRst,
-            Event::TimeWaitEnds,
-        ];
-        for of_syn in [false, true] {
-            for of_fin in [false, true] {
-                events.push(Event::RecvAck { of_syn, of_fin });
-            }
-        }
-        for acks_own_fin in [false, true] {
-            events.push(Event::RecvFin { acks_own_fin });
-        }
         let mut edges = HashSet::new();
-        for &from in &states {
-            for &e in &events {
+        for from in State::ALL {
+            for e in Event::ALL {
                 match step(from, e) {
                     Step::Go(to) | Step::Unexpected { then: Some(to) } => {
                         edges.insert((from, to));

@@ -118,26 +118,7 @@ fn check_transitions(c: &Connection) {
 }
 
 fn is_edge(from: State, to: State) -> bool {
-    let mut events = vec![
-        Event::SendSyn,
-        Event::RecvSyn,
-        Event::SendSynAck,
-        Event::AckSynAck,
-        Event::SendFin,
-        Event::SendRst,
-        Event::RecvRst,
-        Event::TimeWaitEnds,
-        Event::RecvFin {
-            acks_own_fin: false,
-        },
-        Event::RecvFin { acks_own_fin: true },
-    ];
-    for of_syn in [false, true] {
-        for of_fin in [false, true] {
-            events.push(Event::RecvAck { of_syn, of_fin });
-        }
-    }
-    events.into_iter().any(
+    Event::ALL.into_iter().any(
         |e| matches!(step(from, e), Step::Go(s) | Step::Unexpected { then: Some(s) } if s == to),
     )
 }

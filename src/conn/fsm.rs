@@ -91,6 +91,40 @@ pub enum Event {
     TimeWaitEnds,
 }
 
+impl Event {
+    /// Every event, each flag both ways.
+    pub const ALL: [Event; 14] = [
+        Event::SendSyn,
+        Event::RecvSyn,
+        Event::SendSynAck,
+        Event::AckSynAck,
+        Event::RecvAck {
+            of_syn: false,
+            of_fin: false,
+        },
+        Event::RecvAck {
+            of_syn: true,
+            of_fin: false,
+        },
+        Event::RecvAck {
+            of_syn: false,
+            of_fin: true,
+        },
+        Event::RecvAck {
+            of_syn: true,
+            of_fin: true,
+        },
+        Event::SendFin,
+        Event::RecvFin {
+            acks_own_fin: false,
+        },
+        Event::RecvFin { acks_own_fin: true },
+        Event::SendRst,
+        Event::RecvRst,
+        Event::TimeWaitEnds,
+    ];
+}
+
 /// What [`step`] decides.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
