@@ -12,21 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::TempPath;
+use common::{TempPath, fixture};
 use serde_json::Value;
 use tcpflow_audit::report::parquet::{CONNECTION_COLUMNS, ENDPOINT_COLUMNS, HOST_COLUMNS, Source};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/kernel")
-        .join(name)
-}
-
 fn run(args: &[&str]) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
-        .args(args)
-        .output()
-        .expect("run binary");
+    let o = common::run(args);
     assert_eq!(
         o.status.code(),
         Some(0),

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{ACK, FIN, Link, Pcap, SYN, Tcp, TempPath, syn_options};
+use common::{ACK, FIN, Link, Pcap, SYN, Tcp, TempPath, fixture, run, syn_options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcpflow-audit");
 
@@ -30,12 +30,6 @@ const KINDS: [(&str, &str); 11] = [
     ("window-full", "window_full"),
 ];
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/kernel")
-        .join(name)
-}
-
 fn kernel_traces() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(fixture(""))
         .expect("fixtures/kernel")
@@ -48,10 +42,6 @@ fn kernel_traces() -> Vec<PathBuf> {
     v.sort();
     assert!(v.len() >= 10, "kernel traces missing: {v:?}");
     v
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run binary")
 }
 
 fn ok_stdout(args: &[&str]) -> String {

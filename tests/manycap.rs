@@ -7,26 +7,15 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-use common::{Endian, FIN, Link, Pcap, PcapNg, SYN, Tcp, TempPath, TsResol, gzip, udp_packet};
+use common::{
+    Endian, FIN, Link, Pcap, PcapNg, SYN, Tcp, TempPath, TsResol, fixture, gzip, run, udp_packet,
+};
 use serde_json::Value;
 
 const ACK: u8 = 0x10;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/kernel")
-        .join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
-        .args(args)
-        .output()
-        .expect("run binary")
-}
 
 fn json_of(args: &[&str]) -> Value {
     let mut all = vec!["--format", "json"];

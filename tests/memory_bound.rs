@@ -8,7 +8,6 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{ACK, Endian, FIN, Link, Pcap, SYN, Tcp, TempPath, syn_options};
 use serde_json::Value;
@@ -295,18 +294,11 @@ fn a_client_that_keeps_resending_is_one_connection_until_it_stops() {
     assert_eq!(got[0].dirs[got[0].client].syn_count, 8);
 }
 
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
-        .args(args)
-        .output()
-        .expect("run tcpflow-audit")
-}
-
 #[test]
 fn the_json_counts_evictions_and_stderr_warns_once() {
     let file = TempPath::with_bytes("flood-cli.pcap", &flood_capture());
     let path = file.path().to_str().unwrap();
-    let o = cli(&["--format", "json", "--max-connections", "300", path]);
+    let o = common::run(&["--format", "json", "--max-connections", "300", path]);
     assert_eq!(o.status.code(), Some(0));
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     let evicted = doc["capture"]["evicted_connections"].as_u64().unwrap();
@@ -316,7 +308,7 @@ fn the_json_counts_evictions_and_stderr_warns_once() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.matches("evicted").count(), 1, "{stderr}");
     // jsonl: the same connections, line by line.
-    let o = cli(&["--format", "jsonl", "--max-connections", "300", path]);
+    let o = common::run(&["--format", "jsonl", "--max-connections", "300", path]);
     let lines = String::from_utf8_lossy(&o.stdout).lines().count() as u64;
     assert!(lines <= 300 && lines > 0, "{lines}");
     // The flood spans connections, most of them not reported: stderr names it.
@@ -326,7 +318,7 @@ fn the_json_counts_evictions_and_stderr_warns_once() {
         "{stderr}"
     );
     // Without a bound: none.
-    let o = cli(&["--format", "json", path]);
+    let o = common::run(&["--format", "json", path]);
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["capture"]["evicted_connections"], 0);
 }
@@ -336,7 +328,7 @@ fn a_bound_that_is_not_a_size_is_one_clear_error() {
     let file = TempPath::with_bytes("flood-bad-size.pcap", &flood_capture());
     let path = file.path().to_str().unwrap();
     for bad in [["--memory-limit", "lots"], ["--max-connections", "0"]] {
-        let o = cli(&[bad[0], bad[1], path]);
+        let o = common::run(&[bad[0], bad[1], path]);
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
         assert!(
             String::from_utf8_lossy(&o.stderr).contains(bad[0]),

@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 // ---------------------------------------------------------------------------------------------
@@ -653,4 +654,23 @@ impl Drop for TempPath {
             let _ = std::fs::remove_file(&self.0);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary and the kernel fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// A kernel-recorded trace in `fixtures/kernel`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/kernel")
+        .join(name)
+}
+
+/// Run the binary with `args`; what it printed and how it exited.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
+        .args(args)
+        .output()
+        .expect("run binary")
 }
