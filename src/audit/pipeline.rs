@@ -102,9 +102,13 @@ pub(super) fn audit_files(
         });
         let mut reported = 0u64;
         for mut batch in full_rx.iter() {
-            for item in batch.items.drain(..) {
+            for item in &batch.items {
                 analysis.segment(&item.seg, item.ts, item.number, item.ts_digits);
+                if analysis.stopped() {
+                    break;
+                }
             }
+            batch.items.clear();
             if let Some(p) = progress.as_mut() {
                 while reported + PROGRESS_EVERY_FRAMES <= batch.frames {
                     reported += PROGRESS_EVERY_FRAMES;
