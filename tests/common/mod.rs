@@ -668,9 +668,11 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// Run the binary with `args`; what it printed and how it exited.
+#[allow(
+    clippy::option_env_unwrap,
+    reason = "only integration tests call it, and they have the binary; the fuzz crate shares this module without one"
+)]
 pub fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
-        .args(args)
-        .output()
-        .expect("run binary")
+    let bin = option_env!("CARGO_BIN_EXE_tcpflow-audit").expect("run from an integration test");
+    Command::new(bin).args(args).output().expect("run binary")
 }
