@@ -20,7 +20,7 @@ pub fn other(side: Side) -> Side {
 /// Entries of the story told per connection; beyond this only [`EventLog::dropped`] grows.
 pub const MAX_EVENTS: usize = 256;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     State,
     SynRetransmission,
@@ -94,7 +94,7 @@ impl EventKind {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub frame: Option<u64>,
     pub ts: Timestamp,
@@ -107,7 +107,7 @@ pub struct Event {
 }
 
 /// A connection's events in order, those among the first [`MAX_EVENTS`] places of its story.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct EventLog {
     kept: Vec<Event>,
     /// Places taken so far, by events and by state transitions.

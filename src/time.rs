@@ -1,9 +1,43 @@
 //! Capture timestamps: nanoseconds since the Unix epoch, printed with the capture's own precision.
 
+use std::cell::Cell;
 use std::fmt;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
 pub struct Timestamp(pub i64);
+
+thread_local! {
+    /// What a serialized [`Timestamp`] is written relative to ([`relative_to`]).
+    static SERDE_BASE: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Run `f` with every [`Timestamp`] serialized or deserialized as its distance from `base`:
+/// the times of one connection lie close together, so a frozen connection
+/// (`crate::conn::frozen`) writes each in a few bytes of variable-length integer instead of
+/// nine. The same `base` must be given to read them back.
+pub fn relative_to<R>(base: Timestamp, f: impl FnOnce() -> R) -> R {
+    struct Restore(i64);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERDE_BASE.set(self.0);
+        }
+    }
+    let _restore = Restore(SERDE_BASE.replace(base.0));
+    f()
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0.wrapping_sub(SERDE_BASE.get()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let delta = <i64 as serde::Deserialize>::deserialize(d)?;
+        Ok(Timestamp(delta.wrapping_add(SERDE_BASE.get())))
+    }
+}
 
 /// A step between two timestamps of one capture larger than this (a year) is a clock problem,
 /// not a pause: no capture runs that long, and no TCP connection waits that long between

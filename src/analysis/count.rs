@@ -11,7 +11,7 @@ use crate::events::{EventKind, SegmentLog};
 use crate::seq::SeqNumber;
 
 /// What one endpoint sent, counted.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq, serde::Deserialize)]
 pub struct DirStats {
     pub packets: u64,
     pub payload_bytes: u64,

@@ -8,13 +8,13 @@ use crate::decode::segment::{Segment, TcpOptions};
 use crate::seq::SeqNumber;
 use crate::time::Timestamp;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum RecoveryKind {
     Fast,
     Loss,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Recovery {
     pub kind: RecoveryKind,
     /// Recovery ends when the peer acknowledges this (RFC 6582's "recover").
@@ -22,7 +22,7 @@ pub struct Recovery {
 }
 
 /// A tail loss probe out: what the sender's `tlp_high_seq` stands for in Linux.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ProbeOut {
     pub at: Timestamp,
     /// How long after the timer's last re-arming it left.
@@ -31,7 +31,7 @@ pub struct ProbeOut {
     pub new_data_frame: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Hole {
     pub start: SeqNumber,
     pub end: SeqNumber,
@@ -47,7 +47,7 @@ const ACK_LOG: usize = 8;
 const MAX_REACTION_LAG_MS: f64 = 20.0;
 
 /// Everything known about one direction of a connection: what its sender sent and acknowledged.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Direction {
     pub isn: Option<SeqNumber>,
     pub syn_options: Option<TcpOptions>,

@@ -11,7 +11,7 @@ pub mod direction;
 pub mod rtt;
 
 /// Why a segment carrying already-sent sequence space was sent again.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum RetransKind {
     /// Dup ACKs or SACK blocks had shown the loss (RFC 5681 §3.2, RFC 6675).
     Fast,
@@ -27,7 +27,7 @@ pub enum RetransKind {
 }
 
 /// The one primary class of a segment, decided in SPEC.md §4's order.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub enum SegClass {
     #[default]
     Normal,

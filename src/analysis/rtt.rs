@@ -13,7 +13,7 @@ pub const LINUX_RTO_FLOOR_MS: f64 = 200.0;
 /// when more than one segment is in flight.
 pub const LINUX_TIMEOUT_MIN_MS: f64 = 2.0;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RttEstimator {
     pub samples: u32,
     pub srtt_ms: f64,
@@ -52,7 +52,7 @@ impl RttEstimator {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Timed {
     end: SeqNumber,
     sent: Timestamp,
@@ -65,7 +65,7 @@ const RING: usize = 32;
 /// segments are outstanding the oldest are forgotten (fewer samples, never a wrong one). The
 /// ring is allocated with the first segment sent and given back when the connection is
 /// finished ([`RttSampler::release`]): only the estimator is kept.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RttSampler {
     ring: Option<Box<[Timed; RING]>>,
     head: usize,

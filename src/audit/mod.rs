@@ -204,20 +204,27 @@ fn conclude(
     config: &Config,
 ) -> Audit {
     reading.describe(&mut capture);
-    let end = reading.last_ts.unwrap_or_default();
+    let Reading {
+        tcp_segments,
+        skipped,
+        first_ts,
+        last_ts,
+        ..
+    } = reading;
+    // What the reading kept to tell repeated frames (a few MiB) is given back before every
+    // connection still tracked is settled.
+    let end = last_ts.unwrap_or_default();
     let settled = analysis.finish(end, config, &mut capture);
     Audit {
-        time_wait: settled.time_wait.report(
-            config.time_wait_s,
-            reading.first_ts.unwrap_or_default(),
-            end,
-        ),
+        time_wait: settled
+            .time_wait
+            .report(config.time_wait_s, first_ts.unwrap_or_default(), end),
         patterns: settled.patterns.finish(),
         capture,
-        tcp_segments: reading.tcp_segments,
-        skipped: reading.skipped,
-        first_ts: reading.first_ts,
-        last_ts: reading.last_ts,
+        tcp_segments,
+        skipped,
+        first_ts,
+        last_ts,
         connection_count: settled.count,
         connections: settled.kept,
         label: config.label.clone(),

@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::time::Timestamp;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub enum State {
     Closed,
     Listen,
@@ -205,7 +205,7 @@ pub fn step(state: State, event: Event) -> Step {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Transition {
     pub from: State,
     pub to: State,
@@ -218,7 +218,7 @@ pub struct Transition {
 }
 
 /// One endpoint's state machine as reconstructed from the capture.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     pub state: State,
     /// The state the endpoint was in when the capture first saw it.

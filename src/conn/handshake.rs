@@ -4,7 +4,7 @@
 
 use crate::time::Timestamp;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum CapturePoint {
     NearClient,
     NearServer,
@@ -24,21 +24,21 @@ impl CapturePoint {
 }
 
 /// A segment the capture saw: when and which frame.
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Seen {
     pub ts: Timestamp,
     pub frame: u64,
 }
 
 /// The client's ACK of the server's SYN-ACK, which completes the handshake.
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HandshakeAck {
     pub at: Seen,
     /// It acknowledges the server's ISN+1.
     pub acks_isn_plus_1: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Handshake {
     /// The SYN that the first SYN-ACK answered (its last transmission before it).
     pub answered_syn_ts: Option<Timestamp>,

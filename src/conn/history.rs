@@ -6,7 +6,7 @@ use crate::events::Side;
 
 const MAX_LETTERS: usize = 20;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct History {
     /// (side, letter) in order of first appearance.
     letters: [(u8, u8); MAX_LETTERS],

@@ -8,6 +8,7 @@
 //! Sides are indexed 0 and 1 by the order the capture first saw the addresses; which one is the
 //! client is decided by SPEC.md §1's rules and kept in `client`.
 
+pub mod frozen;
 pub mod fsm;
 pub mod handshake;
 pub mod history;
@@ -33,7 +34,7 @@ use crate::time::Timestamp;
 
 pub use crate::events::{EventKind, MAX_EVENTS, Side, other};
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum RoleRule {
     /// The client sent the first SYN.
     Syn,
@@ -86,7 +87,31 @@ pub struct TimelineEntry {
 }
 
 /// What the capture shows of a 4-tuple reused while its previous incarnation was in TIME_WAIT.
-#[derive(Clone, Debug)]
+/// What became of a SYN that reused a 4-tuple held in TIME_WAIT, known when the connection is
+/// finished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ReuseOutcome {
+    #[default]
+    Unknown,
+    Accepted,
+    Refused,
+    ChallengeAck,
+    NoAnswer,
+}
+
+impl ReuseOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReuseOutcome::Unknown => "",
+            ReuseOutcome::Accepted => "accepted (SYN-ACK)",
+            ReuseOutcome::Refused => "refused (RST)",
+            ReuseOutcome::ChallengeAck => "answered without SYN-ACK (challenge ACK)",
+            ReuseOutcome::NoAnswer => "no answer in the capture",
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Reuse {
     pub previous: u32,
     /// The side (of this connection) that still held the old incarnation in TIME_WAIT.
@@ -96,11 +121,11 @@ pub struct Reuse {
     /// RFC 6191 / RFC 1122 §4.2.2.13: may the holder accept this SYN?
     pub acceptable: bool,
     pub reason: String,
-    /// Filled at the end: "accepted (SYN-ACK)", "reset", "answered with ACK", "no answer".
-    pub outcome: &'static str,
+    /// Filled at the end.
+    pub outcome: ReuseOutcome,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     pub id: u32,
     pub addrs: [SocketAddr; 2],
@@ -126,8 +151,12 @@ pub struct Connection {
     pub reuse: Option<Box<Reuse>>,
     /// When a TIME_WAIT of this incarnation ended because a new SYN reused the 4-tuple.
     pub reused_by: Option<(u32, Timestamp, u64)>,
+    /// Not in a frozen connection ([`frozen`]): only a connection without one is frozen.
+    #[serde(skip)]
     pub timeline: Option<Vec<TimelineEntry>>,
-    /// What the pictures need, kept only for connections that may be drawn.
+    /// What the pictures need, kept only for connections that may be drawn. Not in a frozen
+    /// connection, as `timeline`.
+    #[serde(skip)]
     pub sketch: Option<Box<sketch::Sketch>>,
     pub finished: bool,
     /// An endpoint in TIME_WAIT drops an in-window RST (RFC 1337, Linux `tcp_rfc1337=1`)
@@ -464,13 +493,13 @@ impl Connection {
             let holder = reuse.holder;
             let d = &self.dirs[holder];
             reuse.outcome = if d.syn_was_synack {
-                "accepted (SYN-ACK)"
+                ReuseOutcome::Accepted
             } else if d.rst_at.is_some() {
-                "refused (RST)"
+                ReuseOutcome::Refused
             } else if d.stats.packets > 0 {
-                "answered without SYN-ACK (challenge ACK)"
+                ReuseOutcome::ChallengeAck
             } else {
-                "no answer in the capture"
+                ReuseOutcome::NoAnswer
             };
         }
     }

@@ -63,14 +63,14 @@ impl fmt::Display for TcpFlags {
 }
 
 /// A SACK block `[left, right)` (RFC 2018).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SackBlock {
     pub left: SeqNumber,
     pub right: SeqNumber,
 }
 
 /// The TCP options this tool reads. Fixed size: decoding allocates nothing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct TcpOptions {
     pub mss: Option<u16>,
     pub window_scale: Option<u8>,

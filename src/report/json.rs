@@ -420,7 +420,7 @@ impl<'a> ConnectionJson<'a> {
                 held_for_s: N3(r.held_for_s),
                 acceptable: r.acceptable,
                 reason: &r.reason,
-                outcome: r.outcome,
+                outcome: r.outcome.name(),
             }),
             events: c
                 .story()

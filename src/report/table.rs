@@ -473,7 +473,12 @@ pub fn time_wait(a: &Audit, limit: usize, width: usize) -> String {
                 };
                 let text = format!(
                     "conn {} reuses conn {} ({} held it {:.1} s): {verdict} — {}; capture shows: {}",
-                    c.id, r.previous, r.holder_addr, r.held_for_s, r.reason, r.outcome
+                    c.id,
+                    r.previous,
+                    r.holder_addr,
+                    r.held_for_s,
+                    r.reason,
+                    r.outcome.name()
                 );
                 wrap(&mut s, "  ", 4, &text, width);
             }

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use crate::fastmap::{self, FastMap};
 use std::net::IpAddr;
 
+use crate::conn::frozen::Frozen;
 use crate::conn::fsm::State;
 use crate::conn::sketch::{DrawRank, Sketch, draw_rank};
 use crate::conn::{Connection, RoleRule, other};
@@ -139,6 +140,8 @@ pub struct Tracker {
     compact: bool,
     /// How many entries of `live` are [`Slot::First`].
     first_syns: u64,
+    /// The buffer connections are frozen through.
+    scratch: Vec<u8>,
     /// When the table is next searched for unanswered SYNs to retire.
     next_sweep: Option<Timestamp>,
     closed: ClosedQueue,
@@ -189,6 +192,7 @@ impl Tracker {
             live: fastmap::new(),
             compact: true,
             first_syns: 0,
+            scratch: Vec::new(),
             next_sweep: None,
             closed: ClosedQueue {
                 heap: BinaryHeap::new(),
@@ -256,13 +260,13 @@ impl Tracker {
                     let closed = self.closed.feed(conn, key, seg, ts, frame);
                     note_no_probes(&mut self.no_probe_senders, conn);
                     if closed {
-                        self.rank_closed(key);
+                        self.on_closed(key);
                     }
                     return;
                 }
                 Some(Slot::Conn(_)) => break true,
-                // Only its SYN so far: build the connection, then look again.
-                Some(Slot::First(_)) => {
+                // Only its SYN so far, or frozen: build or thaw the connection, then look again.
+                Some(Slot::First(_) | Slot::Frozen(_)) => {
                     self.conn_mut(key);
                 }
                 None => match self.vlan_partner(key, seg) {
@@ -280,8 +284,25 @@ impl Tracker {
             let closed = self.closed.feed(conn, key, seg, ts, frame);
             note_no_probes(&mut self.no_probe_senders, conn);
             if closed {
-                self.rank_closed(key);
+                self.on_closed(key);
             }
+        }
+    }
+
+    /// The connection of `key` just closed: it may keep its sketch ([`Tracker::rank_closed`]);
+    /// without one it is frozen for its linger (`crate::conn::frozen`), unless every
+    /// segment's connection must be at hand ([`Tracker::without_compact_syns`]). A late
+    /// segment thaws it, and it stays thawed until it is retired.
+    fn on_closed(&mut self, key: FlowKey) {
+        self.rank_closed(key);
+        if !self.compact {
+            return;
+        }
+        if let Some(slot) = self.live.get_mut(&key)
+            && let Slot::Conn(c) = slot
+            && let Some(frozen) = Frozen::of(c, &mut self.scratch)
+        {
+            *slot = Slot::Frozen(frozen);
         }
     }
 
@@ -314,9 +335,10 @@ impl Tracker {
         }
     }
 
-    /// The connection of `key`, built from its first SYN if that is all the table holds.
+    /// The connection of `key`, built from its first SYN if that is all the table holds, or
+    /// thawed.
     fn conn_mut(&mut self, key: FlowKey) -> Option<&mut Connection> {
-        if let Some(Slot::First(_)) = self.live.get(&key)
+        if let Some(Slot::First(_) | Slot::Frozen(_)) = self.live.get(&key)
             && let Some(slot) = self.live.remove(&key)
         {
             let conn = self.built(key, slot);
@@ -324,15 +346,16 @@ impl Tracker {
         }
         match self.live.get_mut(&key)? {
             Slot::Conn(c) => Some(c),
-            Slot::First(_) => None,
+            Slot::First(_) | Slot::Frozen(_) => None,
         }
     }
 
     /// The connection of a slot taken out of the table: a first SYN becomes the connection
-    /// [`Tracker::open`] would have built and fed at once.
+    /// [`Tracker::open`] would have built and fed at once; a frozen one is thawed.
     fn built(&mut self, key: FlowKey, slot: Slot) -> Box<Connection> {
         match slot {
             Slot::Conn(c) => c,
+            Slot::Frozen(f) => f.thaw(),
             Slot::First(f) => {
                 self.first_syns -= 1;
                 let (lo, hi) = key.pair.addrs();

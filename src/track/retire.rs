@@ -17,6 +17,8 @@ use super::{FlowKey, NO_VLAN, SYN_GIVE_UP_S, SYN_SLACK_S, Slot, Tracker, UNTAGGE
 fn syn_given_up(slot: &Slot) -> Option<Timestamp> {
     let (first, last) = match slot {
         Slot::First(f) => (f.ts, f.ts),
+        // Closed.
+        Slot::Frozen(_) => return None,
         Slot::Conn(c) => {
             let sender = (0..2).find(|&s| c.dirs[s].stats.packets > 0)?;
             let quiet = c.dirs[other(sender)].stats.packets == 0;
@@ -40,18 +42,19 @@ impl Tracker {
             self.closed.heap.pop();
             // Gone already, or opened again since it closed (a refused SYN answered on its
             // retry): `feed` queues it again when it next closes.
-            let Some(c) = (self.live.get(&key))
-                .and_then(Slot::as_conn)
-                .filter(|c| c.id == id && is_closed(c))
-            else {
-                continue;
+            let last_ts = match self.live.get(&key) {
+                Some(Slot::Conn(c)) if c.id == id && is_closed(c) => c.last_ts,
+                // Frozen only when closed, and until a segment thaws it.
+                Some(Slot::Frozen(f)) if f.id == id => f.last_ts,
+                _ => continue,
             };
-            let due = c.last_ts.plus_secs(self.closed.linger_s);
+            let due = last_ts.plus_secs(self.closed.linger_s);
             if due > now {
                 self.closed.heap.push(Reverse((due, id, key)));
                 continue;
             }
-            if let Some(Slot::Conn(c)) = self.live.remove(&key) {
+            if let Some(slot) = self.live.remove(&key) {
+                let c = self.built(key, slot);
                 self.retire(c, now);
             }
         }
@@ -152,20 +155,23 @@ impl Tracker {
     pub fn finish_each(mut self, capture_end: Timestamp, mut f: impl FnMut(Box<Connection>, Held)) {
         let mut done = std::mem::take(&mut self.finished);
         done.sort_by_key(|c| c.id);
-        let mut live: Vec<(FlowKey, Slot)> = std::mem::take(&mut self.live).into_iter().collect();
-        live.sort_by_key(|(_, s)| s.id());
-        let mut held = Held {
-            first_syns: self.first_syns,
-            connections: live.len() as u64 - self.first_syns,
-        };
+        // Nothing is retired by time any more.
+        self.closed.heap = BinaryHeap::new();
+        // The keys in order of id, each slot taken out of the table as its turn comes.
+        let mut order: Vec<(u32, FlowKey)> = self.live.iter().map(|(&k, s)| (s.id(), k)).collect();
+        order.sort_unstable_by_key(|&(id, _)| id);
+        let mut held = self.held();
         let mut done = done.into_iter().peekable();
-        for (key, slot) in live {
-            while let Some(c) = done.next_if(|c| c.id < slot.id()) {
+        for (id, key) in order {
+            let Some(slot) = self.live.remove(&key) else {
+                continue;
+            };
+            while let Some(c) = done.next_if(|c| c.id < id) {
                 f(c, held);
             }
             match slot {
                 Slot::First(_) => held.first_syns -= 1,
-                Slot::Conn(_) => held.connections -= 1,
+                Slot::Conn(_) | Slot::Frozen(_) => held.connections -= 1,
             }
             let c = self.built(key, slot);
             f(self.settle(c, capture_end), held);

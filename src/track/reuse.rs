@@ -59,7 +59,7 @@ impl Tracker {
                 held_for_s,
                 acceptable,
                 reason,
-                outcome: "",
+                outcome: Default::default(),
             }));
             conn.events.push(
                 Some(frame),

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use crate::conn::Connection;
+use crate::conn::frozen::Frozen;
 use crate::decode::segment::{Segment, TcpFlags, TcpOptions};
 use crate::seq::SeqNumber;
 use crate::time::Timestamp;
@@ -117,6 +118,8 @@ impl FirstSyn {
 pub enum Slot {
     First(FirstSyn),
     Conn(Box<Connection>),
+    /// A closed connection waiting out its linger, frozen (`crate::conn::frozen`).
+    Frozen(Frozen),
 }
 
 impl Slot {
@@ -124,6 +127,7 @@ impl Slot {
         match self {
             Slot::First(f) => f.id,
             Slot::Conn(c) => c.id,
+            Slot::Frozen(f) => f.id,
         }
     }
 
@@ -132,12 +136,14 @@ impl Slot {
         match self {
             Slot::First(f) => f.ts,
             Slot::Conn(c) => c.last_ts,
+            Slot::Frozen(f) => f.last_ts,
         }
     }
 
+    /// The connection in its working form, if it is held so.
     pub fn as_conn(&self) -> Option<&Connection> {
         match self {
-            Slot::First(_) => None,
+            Slot::First(_) | Slot::Frozen(_) => None,
             Slot::Conn(c) => Some(c),
         }
     }
