@@ -11,6 +11,7 @@
 #   BENCH_FORMATS=".."  formats to time (default "table json jsonl csv")
 #   BENCH_THREADS=".."  --threads values to time each format with (default "1 2")
 #   BENCH_FLOODS=0    leave out the flood captures (default 1: included)
+#   BENCH_SCALING=0   leave out the scaling table (default 1: included)
 #   BENCH_OUT=FILE    results file (default bench/FLOOR.md)
 #
 # Captures: "bulk" (examples/synth_capture: 3 connections x 1,000,000 segments, 0.4% loss,
@@ -20,6 +21,9 @@
 # the memory bound (examples/flood_capture, table and jsonl with the default threads only):
 # "syn_flood", 1,000,000 SYNs from distinct sources in 10 s, and "short_1m", 1,000,000 complete
 # short connections within a minute (7 M frames), every one still lingering at the end.
+# Scaling: time per frame (json, one thread) on bulk captures of about 10^5, 10^6 and 10^7 frames
+# (3 connections each) and on short-connection captures of the same sizes (7 frames a connection),
+# to show that the cost of a frame does not grow with the capture.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -28,6 +32,7 @@ RUNS=${BENCH_RUNS:-5}
 FORMATS=${BENCH_FORMATS:-table json jsonl csv}
 THREADS=${BENCH_THREADS:-1 2}
 FLOODS=${BENCH_FLOODS:-1}
+SCALING=${BENCH_SCALING:-1}
 OUT=${BENCH_OUT:-$ROOT/bench/FLOOR.md}
 mkdir -p "$DIR"
 
@@ -117,4 +122,40 @@ for cap in "${captures[@]}"; do
     done
     unset times mems
 done
+
+if [[ $SCALING == 1 ]]; then
+    # name:generator command; bulk frames are about 1.57 per segment, short ones 7 per connection.
+    scaled=(
+        "bulk_1e5:$SYNTH $DIR/bulk_1e5.pcap 3 21200 4 1"
+        "bulk_1e6:$SYNTH $DIR/bulk_1e6.pcap 3 212000 4 1"
+        "bulk_1e7:$SYNTH $DIR/bulk_1e7.pcap 3 2120000 4 1"
+        "short_1e5:$FLOOD $DIR/short_1e5.pcap short 14286"
+        "short_1e6:$FLOOD $DIR/short_1e6.pcap short 142857"
+        "short_1e7:$FLOOD $DIR/short_1e7.pcap short 1428571"
+    )
+    {
+        echo
+        echo "## Time per frame as captures grow (json, --threads 1, median of $RUNS)"
+        echo
+        echo "| capture | frames | time | ns per frame | floor ns per frame | peak anon memory |"
+        echo "|---|---|---|---|---|---|"
+    } >>"$OUT"
+    for entry in "${scaled[@]}"; do
+        name=${entry%%:*} gen=${entry#*:}
+        file=$DIR/$name.pcap
+        [[ -s $file ]] || $gen >/dev/null 2>&1
+        frames=$("$DIR/floor" "$file" | sed -E 's/.*packets ([0-9]+).*/\1/')
+        ts=() fs=() peak=0
+        for ((i = 0; i < RUNS; i++)); do
+            fs+=("$(measure "$DIR/floor" "$file" | cut -d' ' -f1)")
+            read -r secs m < <(measure "$AUDIT" --format json --threads 1 "$file")
+            ts+=("$secs")
+            peak=$((peak > m ? peak : m))
+        done
+        secs=$(printf '%s\n' "${ts[@]}" | median)
+        floor=$(printf '%s\n' "${fs[@]}" | median)
+        awk -v n="$name" -v f="$frames" -v s="$secs" -v fl="$floor" -v k="$peak" 'BEGIN {
+            printf "| %s | %d | %s s | %.0f | %.0f | %.1f MiB |\n", n, f, s, s * 1e9 / f, fl * 1e9 / f, k / 1024 }' >>"$OUT"
+    done
+fi
 cat "$OUT"
