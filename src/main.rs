@@ -254,8 +254,8 @@ fn main() -> ExitCode {
         }
     }
     if !streaming {
-        for c in &selected {
-            record_hits(&plan, c, &mut hits);
+        for c in audit.connections.each_of(&selected) {
+            record_hits(&plan, &c, &mut hits);
         }
     }
     if report_rules(&plan, &audit, &mut hits) {
@@ -333,7 +333,7 @@ fn parquet_report<'p>(
 fn write_files(
     plan: &Plan,
     a: &Audit,
-    selected: &[&Connection],
+    selected: &[usize],
     parquet: &mut Option<ParquetReport>,
     pcap: &mut Option<PcapWriter>,
     file_error: Option<io::Error>,
@@ -343,8 +343,8 @@ fn write_files(
     }
     if plan.format == Format::Parquet {
         let report = parquet_report(parquet, plan)?;
-        for c in selected {
-            report.connection(c, a.capture.ts_digits)?;
+        for c in a.connections.each_of(selected) {
+            report.connection(&c, a.capture.ts_digits)?;
         }
         if let Some(report) = parquet.take() {
             for (path, rows) in report.finish(a)? {
@@ -384,7 +384,7 @@ fn write_files(
     Ok(())
 }
 
-fn write_report(plan: &Plan, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+fn write_report(plan: &Plan, a: &Audit, selected: &[usize]) -> io::Result<()> {
     let width = terminal_width();
     let simple = |kind| Some(report::writer(kind));
     let boxed = match plan.format {

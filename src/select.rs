@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::audit::Connections;
 use crate::conn::Connection;
 use crate::report::columns::{self, Field, Row, Scope};
 
@@ -83,21 +84,26 @@ impl Selection {
             && (!self.anomalies_only || c.events.anomaly_count() > 0)
     }
 
-    pub fn apply<'a>(&self, conns: &'a [Box<Connection>]) -> Vec<&'a Connection> {
-        let mut out: Vec<&Connection> = conns
-            .iter()
-            .map(|c| &**c)
-            .filter(|c| self.matches(c))
-            .collect();
-        if let Some((n, key)) = self.top {
-            // Stable: ties keep the order of first appearance.
-            let mut keyed: Vec<(f64, &Connection)> =
-                out.iter().map(|&c| (key.value(c), c)).collect();
-            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-            out = keyed.into_iter().map(|(_, c)| c).collect();
-            out.truncate(n);
+    /// The connections of `conns` to report, as their places in it: those that match, in id
+    /// order, or the top N by the key, most first (ties in id order). Each connection is read
+    /// once, thawed only while it is read.
+    pub fn apply(&self, conns: &Connections) -> Vec<usize> {
+        let by_address = !(self.hosts.is_empty() && self.ports.is_empty() && self.nets.is_empty());
+        if !by_address && self.ids.is_empty() && self.top.is_none() {
+            // Known without reading any connection.
+            return (0..conns.len())
+                .filter(|&i| !self.anomalies_only || conns.anomalies(i) > 0)
+                .collect();
         }
-        out
+        let matching = conns.each().enumerate().filter(|(_, c)| self.matches(c));
+        let Some((n, key)) = self.top else {
+            return matching.map(|(i, _)| i).collect();
+        };
+        // Stable: ties keep the order of first appearance.
+        let mut keyed: Vec<(f64, usize)> = matching.map(|(i, c)| (key.value(&c), i)).collect();
+        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        keyed.truncate(n);
+        keyed.into_iter().map(|(_, i)| i).collect()
     }
 }
 

@@ -721,7 +721,6 @@ fn the_reading_keeps_the_sketches_of_the_connections_drawn_by_default() {
     use std::rc::Rc;
     use tcpflow_audit::audit::{Config, Hooks, audit_with};
     use tcpflow_audit::capture::Input;
-    use tcpflow_audit::conn::Connection;
     use tcpflow_audit::report::graph_data::most_anomalous;
     use tcpflow_audit::track::{Drawable, SketchSelect};
 
@@ -747,13 +746,11 @@ fn the_reading_keeps_the_sketches_of_the_connections_drawn_by_default() {
             .map(|c| c.events.anomaly_count())
             .collect();
         assert!(counts.windows(2).any(|w| w[0] != w[1]), "{counts:?}");
-        let candidates: Vec<&Connection> = a
+        let candidates = a
             .connections
             .iter()
-            .map(|c| &**c)
-            .filter(|c| drawable.as_ref().is_none_or(|d| d(c)))
-            .collect();
-        let mut want = most_anomalous(&candidates, 4);
+            .filter(|c| drawable.as_ref().is_none_or(|d| d(c)));
+        let mut want = most_anomalous(candidates, 4);
         want.sort_unstable();
         let kept: Vec<u32> = a
             .connections
@@ -783,8 +780,8 @@ fn connections_open_together_beyond_the_sketches_held_are_drawn_by_a_second_pass
         ..Config::default()
     };
     let a = audit(&input, &config).expect("audit");
-    let all: Vec<&Connection> = a.connections.iter().map(|c| &**c).collect();
-    let drawn = most_anomalous(&all, n);
+    let all: Vec<&Connection> = a.connections.iter().collect();
+    let drawn = most_anomalous(all.iter().copied(), n);
     let kept: Vec<u32> = all
         .iter()
         .filter(|c| c.sketch.is_some())

@@ -59,7 +59,7 @@ struct Disagreement<'a> {
     theirs: &'a BTreeMap<u64, BTreeSet<String>>,
     conn: &'a Connection,
     /// Every connection of the capture.
-    all: &'a [Box<Connection>],
+    all: &'a tcpflow_audit::audit::Connections,
     idx: usize,
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
-use tcpflow_audit::audit::{Audit, Config, Hooks, audit, audit_with};
+use tcpflow_audit::audit::{Audit, Config, Connections, Hooks, audit, audit_with};
 use tcpflow_audit::capture::Input;
 use tcpflow_audit::conn::Connection;
 use tcpflow_audit::conn::fsm::{Event, State, Step, step};
@@ -34,7 +34,7 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
         sketches: SketchSelect::All,
         ..Config::default()
     };
-    let a = audit(&input, &config).ok()?;
+    let mut a = audit(&input, &config).ok()?;
     assert_eq!(
         a.tcp_segments + a.skipped_total(),
         a.capture.frames,
@@ -76,7 +76,7 @@ pub fn check_capture(bytes: &[u8]) -> Option<Audit> {
     let compact: serde_json::Value =
         serde_json::from_slice(&documents[1]).expect("the compact json report is JSON");
     assert_eq!(doc, compact, "pretty and compact json say the same");
-    check_html(&input, &config, &a, &all);
+    check_html(&input, &config, &mut a, &all);
 
     check_rules(&a);
     for field in FIELDS.iter().filter(|f| f.kind != FieldKind::Text) {
@@ -126,30 +126,32 @@ fn is_edge(from: State, to: State) -> bool {
 /// The HTML report both ways (the connections of `--conn` and the most anomalous), drawn from
 /// the sketches kept while reading and from those a second pass records (for connections that
 /// kept none, as `--top` leaves them), and every plot of a few connections.
-fn check_html(input: &Input, config: &Config, a: &Audit, all: &[&Connection]) {
-    let ids: Vec<u32> = a.connections.iter().map(|c| c.id).take(4).collect();
-    let unsketched: Vec<Connection> = a
+fn check_html(input: &Input, config: &Config, a: &mut Audit, all: &[usize]) {
+    let ids: Vec<u32> = a.connections.ids().map(|(id, _)| id).take(4).collect();
+    // The same connections without their sketches, as `--top` leaves them.
+    let unsketched: Connections = a
         .connections
         .iter()
         .map(|c| {
-            let mut c = (**c).clone();
+            let mut c = Box::new(c.clone());
             c.sketch = None;
             c
         })
         .collect();
-    let unsketched: Vec<&Connection> = unsketched.iter().collect();
-    for chosen in [&ids[..], &[]] {
-        for conns in [all, &unsketched[..]] {
+    let mut others = unsketched;
+    for _ in 0..2 {
+        for chosen in [&ids[..], &[]] {
             let html = Html {
                 inputs: std::slice::from_ref(input),
                 time_wait_s: config.time_wait_s,
                 ids: chosen,
             };
             let mut out = Vec::new();
-            html.write(&mut out, a, conns)
+            html.write(&mut out, a, all)
                 .expect("an HTML report written to memory cannot fail");
             assert!(out.starts_with(b"<!DOCTYPE html>"));
         }
+        std::mem::swap(&mut a.connections, &mut others);
     }
     for kind in [
         PlotKind::Tsg,

@@ -12,6 +12,7 @@ use crate::time_wait::TimeWaitAccumulator;
 use crate::track::budget::{self, Budget, Candidate, Held};
 use crate::track::{Drawable, FlowKey, MIN_LINGER_S, SketchSelect, Tracker};
 
+use super::kept::Connections;
 use super::{Config, FinishedHook};
 
 /// The tracker and where its finished connections go.
@@ -24,11 +25,7 @@ pub(super) struct Analysis<'h> {
 
 /// What is left when the capture has been read and every connection settled.
 pub(super) struct Settled {
-    #[allow(
-        clippy::vec_box,
-        reason = "each connection stays in the allocation the tracker made for it; no copies"
-    )]
-    pub kept: Vec<Box<Connection>>,
+    pub kept: Connections,
     pub count: u64,
     pub time_wait: TimeWaitAccumulator,
     pub patterns: PatternAccumulator,
@@ -54,7 +51,7 @@ impl<'h> Analysis<'h> {
         Analysis {
             tracker,
             done: Finished {
-                kept: Vec::new(),
+                kept: Connections::default(),
                 count: 0,
                 time_wait: TimeWaitAccumulator::default(),
                 patterns: PatternAccumulator::default(),
@@ -140,7 +137,7 @@ impl<'h> Analysis<'h> {
             ));
         }
         let mut kept = done.kept;
-        kept.sort_by_key(|c| c.id);
+        kept.sort_by_id();
         Settled {
             kept,
             count: done.count,
@@ -153,11 +150,8 @@ impl<'h> Analysis<'h> {
 /// Where finished connections go: into the capture-wide reports, then to the caller's hook or
 /// into the list kept for the reports.
 struct Finished<'h> {
-    #[allow(
-        clippy::vec_box,
-        reason = "each connection stays in the allocation the tracker made for it; no copies"
-    )]
-    kept: Vec<Box<Connection>>,
+    /// Frozen, but for connections that keep a sketch.
+    kept: Connections,
     count: u64,
     time_wait: TimeWaitAccumulator,
     patterns: PatternAccumulator,
@@ -184,7 +178,7 @@ struct Drawn {
 impl Drawn {
     /// Keep the sketch of `c` (to be `kept[at]`) if it ranks among the first `n`, dropping the
     /// sketch of the one it pushes out.
-    fn rank(&mut self, c: &mut Connection, at: usize, kept: &mut [Box<Connection>]) {
+    fn rank(&mut self, c: &mut Connection, at: usize, kept: &mut Connections) {
         let Some(n) = self.n else {
             return;
         };
@@ -201,22 +195,23 @@ impl Drawn {
         self.best.insert(pos, (key, at));
         if self.best.len() > n
             && let Some((_, out)) = self.best.pop()
+            && let Some(c) = kept.working_mut(out)
         {
-            kept[out].sketch = None;
+            c.sketch = None;
         }
     }
 
     /// `kept` lost some connections (evicted): find the first `n` again where they are now;
     /// one that is gone is no longer drawn, and the next finished take its place.
-    fn reindex(&mut self, kept: &[Box<Connection>]) {
+    fn reindex(&mut self, kept: &Connections) {
         if self.best.is_empty() {
             return;
         }
         let at: Vec<(u32, usize)> = kept
-            .iter()
+            .ids()
             .enumerate()
-            .filter(|(_, c)| self.best.iter().any(|(r, _)| r.1 == c.id))
-            .map(|(i, c)| (c.id, i))
+            .filter(|(_, (id, _))| self.best.iter().any(|(r, _)| r.1 == *id))
+            .map(|(i, (id, _))| (id, i))
             .collect();
         self.best
             .retain_mut(|(r, i)| match at.iter().find(|(id, _)| *id == r.1) {
@@ -259,10 +254,10 @@ impl Finished<'_> {
     /// The finished connections kept for the report, as candidates for eviction: closed, so
     /// in the first rank.
     fn kept_candidates(&self, out: &mut Vec<Candidate<Option<FlowKey>>>) {
-        out.extend(self.kept.iter().map(|c| Candidate {
+        out.extend(self.kept.ids().map(|(id, last_seen)| Candidate {
             rank: 0,
-            last_seen: c.last_ts,
-            id: c.id,
+            last_seen,
+            id,
             at: None,
         }));
     }
@@ -321,7 +316,7 @@ fn drop_kept(done: &mut Finished, mut gone: Vec<u32>) {
     if !gone.is_empty() {
         gone.sort_unstable();
         done.evicted += gone.len() as u64;
-        done.kept.retain(|c| gone.binary_search(&c.id).is_err());
+        done.kept.retain_ids(|id| gone.binary_search(&id).is_err());
         done.drawn.reindex(&done.kept);
     }
 }

@@ -18,10 +18,12 @@ use crate::track::budget::Budget;
 use crate::track::{Drawable, SketchSelect, TimelineSelect, TrackOptions};
 
 mod analysis;
+pub mod kept;
 mod pipeline;
 mod reading;
 
 use analysis::Analysis;
+pub use kept::{ConnRef, Connections};
 use reading::{Reading, Verdict};
 
 /// What the core needs to know; built from the command line by the binary.
@@ -64,9 +66,9 @@ pub struct Audit {
     pub last_ts: Option<Timestamp>,
     /// How many connections the capture held, whether kept here or handed to a hook.
     pub connection_count: u64,
-    /// Every connection, by id; empty when a [`Hooks::finished`] hook took them. Boxed as the
-    /// tracker made them, so none is copied.
-    pub connections: Vec<Box<Connection>>,
+    /// Every connection, by id, frozen ([`kept`]); empty when a [`Hooks::finished`] hook took
+    /// them.
+    pub connections: Connections,
     pub time_wait: TimeWaitReport,
     pub patterns: Vec<Pattern>,
     /// `--label` ([`Config::label`]).

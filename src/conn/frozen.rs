@@ -11,6 +11,9 @@
 use crate::conn::Connection;
 use crate::time::{self, Timestamp};
 
+/// The encoding buffer's first size: a short connection takes a few hundred bytes.
+const MIN_SCRATCH: usize = 4096;
+
 /// A frozen connection, with what the flow table needs of it without thawing it.
 pub struct Frozen {
     pub id: u32,
@@ -27,12 +30,25 @@ impl Frozen {
         if c.timeline.is_some() || c.sketch.is_some() {
             return None;
         }
-        scratch.clear();
-        time::relative_to(c.last_ts, || postcard::to_io(c, &mut *scratch).ok())?;
+        if scratch.len() < MIN_SCRATCH {
+            scratch.resize(MIN_SCRATCH, 0);
+        }
+        // Into a slice, a byte at a time without a bounds-checked push; a connection that does
+        // not fit (hundreds of events with their words) is tried again with twice the room.
+        let len = loop {
+            match time::relative_to(c.last_ts, || postcard::to_slice(c, scratch)) {
+                Ok(bytes) => break bytes.len(),
+                Err(postcard::Error::SerializeBufferFull) => {
+                    let grown = scratch.len() * 2;
+                    scratch.resize(grown, 0);
+                }
+                Err(_) => return None,
+            }
+        };
         Some(Frozen {
             id: c.id,
             last_ts: c.last_ts,
-            bytes: Box::from(&scratch[..]),
+            bytes: Box::from(&scratch[..len]),
         })
     }
 

@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::analysis::count::DirStats;
+use std::ops::Deref;
+
 use crate::conn::Connection;
 use crate::conn::summary::{HandshakeSeen, Outcome};
 use crate::events::EventKind;
@@ -115,6 +117,7 @@ pub fn anomaly_text(c: &Connection) -> String {
 pub const WORST_SHOWN: usize = 3;
 
 /// Totals over a set of connections.
+#[derive(Clone)]
 pub struct Findings {
     pub connections: u64,
     /// Zeek outcomes with their counts, most frequent first (ties in code order).
@@ -127,6 +130,7 @@ pub struct Findings {
     pub kinds: Vec<KindTotal>,
 }
 
+#[derive(Clone)]
 pub struct KindTotal {
     pub kind: &'static AnomalyKind,
     pub total: u64,
@@ -150,72 +154,100 @@ const OUTCOMES: [Outcome; 13] = [
     Outcome::Oth,
 ];
 
-impl Findings {
-    pub fn of<'a>(conns: impl Iterator<Item = &'a Connection>) -> Findings {
-        let mut outcomes = [0u64; 13];
-        let mut f = Findings {
-            connections: 0,
-            outcomes: Vec::new(),
-            failed_handshakes: 0,
-            retransmissions: 0,
-            keep_alives: 0,
-            kinds: KINDS
-                .iter()
-                .map(|kind| KindTotal {
-                    kind,
-                    total: 0,
-                    connections: 0,
-                    worst: Vec::new(),
-                })
-                .collect(),
-        };
-        for c in conns {
-            let s = c.summary();
-            f.connections += 1;
-            if let Some(i) = OUTCOMES.iter().position(|&o| o == s.outcome) {
-                outcomes[i] += 1;
-            }
-            // A SYN that never led to an established connection.
-            if matches!(s.handshake, HandshakeSeen::SynOnly { .. })
-                || matches!(
-                    s.outcome,
-                    Outcome::S0 | Outcome::Rej | Outcome::Rstos0 | Outcome::Sh
-                )
-            {
-                f.failed_handshakes += 1;
-            }
-            for d in &c.dirs {
-                f.retransmissions += u64::from(d.stats.retransmissions);
-                f.keep_alives += u64::from(d.stats.keep_alives);
-            }
-            for t in &mut f.kinds {
-                let n = t.kind.count(c);
-                if n == 0 {
-                    continue;
-                }
-                t.total += n;
-                t.connections += 1;
-                // Keep the worst few: most first, then lowest id.
-                let at = t
-                    .worst
+/// [`Findings`] being added up, a connection at a time in any order: the result does not
+/// depend on the order.
+#[derive(Clone)]
+pub struct Tally {
+    outcomes: [u64; 13],
+    f: Findings,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            outcomes: [0; 13],
+            f: Findings {
+                connections: 0,
+                outcomes: Vec::new(),
+                failed_handshakes: 0,
+                retransmissions: 0,
+                keep_alives: 0,
+                kinds: KINDS
                     .iter()
-                    .position(|&(id, m)| (n, std::cmp::Reverse(c.id)) > (m, std::cmp::Reverse(id)))
-                    .unwrap_or(t.worst.len());
-                if at < WORST_SHOWN {
-                    t.worst.insert(at, (c.id, n));
-                    t.worst.truncate(WORST_SHOWN);
-                }
+                    .map(|kind| KindTotal {
+                        kind,
+                        total: 0,
+                        connections: 0,
+                        worst: Vec::new(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+impl Tally {
+    pub fn add(&mut self, c: &Connection) {
+        let f = &mut self.f;
+        let s = c.summary();
+        f.connections += 1;
+        if let Some(i) = OUTCOMES.iter().position(|&o| o == s.outcome) {
+            self.outcomes[i] += 1;
+        }
+        // A SYN that never led to an established connection.
+        if matches!(s.handshake, HandshakeSeen::SynOnly { .. })
+            || matches!(
+                s.outcome,
+                Outcome::S0 | Outcome::Rej | Outcome::Rstos0 | Outcome::Sh
+            )
+        {
+            f.failed_handshakes += 1;
+        }
+        for d in &c.dirs {
+            f.retransmissions += u64::from(d.stats.retransmissions);
+            f.keep_alives += u64::from(d.stats.keep_alives);
+        }
+        for t in &mut f.kinds {
+            let n = t.kind.count(c);
+            if n == 0 {
+                continue;
+            }
+            t.total += n;
+            t.connections += 1;
+            // Keep the worst few: most first, then lowest id.
+            let at = t
+                .worst
+                .iter()
+                .position(|&(id, m)| (n, std::cmp::Reverse(c.id)) > (m, std::cmp::Reverse(id)))
+                .unwrap_or(t.worst.len());
+            if at < WORST_SHOWN {
+                t.worst.insert(at, (c.id, n));
+                t.worst.truncate(WORST_SHOWN);
             }
         }
+    }
+
+    pub fn finish(self) -> Findings {
+        let mut f = self.f;
         let mut by_count: Vec<(&'static str, u64)> = OUTCOMES
             .iter()
-            .zip(outcomes)
+            .zip(self.outcomes)
             .filter(|&(_, n)| n > 0)
             .map(|(o, n)| (o.name(), n))
             .collect();
         by_count.sort_by_key(|o| std::cmp::Reverse(o.1));
         f.outcomes = by_count;
         f
+    }
+}
+
+impl Findings {
+    pub fn of<C: Deref<Target = Connection>>(conns: impl Iterator<Item = C>) -> Findings {
+        let mut t = Tally::default();
+        for c in conns {
+            t.add(&c);
+        }
+        t.finish()
     }
 
     pub fn total(&self, short: &str) -> u64 {

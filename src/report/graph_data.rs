@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Deref};
 
 use crate::analysis::rtt::{LINUX_RTO_FLOOR_MS, RFC_RTO_FLOOR_MS};
-use crate::audit::Audit;
+use crate::audit::{Audit, ConnRef};
 use crate::capture::{CaptureError, Input, read_captures};
 use crate::conn::fsm::State;
 use crate::conn::sketch::{Lines, Row, draw_rank};
@@ -143,8 +143,11 @@ pub fn conn_graph(c: &Connection, digits: u8) -> Option<ConnGraph> {
 }
 
 /// The `n` connections with the most anomalies (ties: the lower id), in that order.
-pub fn most_anomalous(conns: &[&Connection], n: usize) -> Vec<u32> {
-    let mut ranked: Vec<_> = conns.iter().map(|c| draw_rank(c)).collect();
+pub fn most_anomalous<C: Deref<Target = Connection>>(
+    conns: impl Iterator<Item = C>,
+    n: usize,
+) -> Vec<u32> {
+    let mut ranked: Vec<_> = conns.map(|c| draw_rank(&c)).collect();
     ranked.sort_unstable();
     ranked.into_iter().take(n).map(|(_, id)| id).collect()
 }
@@ -161,11 +164,9 @@ pub fn record_sketches(
     a: &Audit,
     ids: &[u32],
 ) -> Result<Vec<Box<Connection>>, CaptureError> {
-    let wanted: Vec<&Connection> = a
-        .connections
-        .iter()
-        .map(|c| &**c)
-        .filter(|c| ids.contains(&c.id))
+    let wanted: Vec<ConnRef> = (0..a.connections.len())
+        .filter(|&i| ids.contains(&a.connections.id(i)))
+        .map(|i| a.connections.read(i))
         .collect();
     // A few 4-tuples: compared in place, cheaper per segment than hashing two addresses.
     let mut keys: Vec<[SocketAddr; 2]> = wanted.iter().map(|c| c.addrs).collect();
@@ -247,7 +248,7 @@ pub fn time_wait_data(a: &Audit, limit: usize) -> TimeWaitData {
     let end = a.last_ts.unwrap_or_default();
     let mut by_endpoint: BTreeMap<SocketAddr, Vec<(Timestamp, Option<Timestamp>)>> =
         BTreeMap::new();
-    for c in &a.connections {
+    for c in a.connections.each() {
         for side in 0..2 {
             let tr = &c.ends[side].transitions;
             if let Some(entry) = tr.iter().find(|t| t.to == State::TimeWait) {

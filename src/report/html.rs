@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use crate::audit::Audit;
 use crate::capture::Input;
-use crate::conn::Connection;
 use crate::plot::svg::esc;
 use crate::plot::{ConnGraph, MarkKind, PlotKind, ladder, rtt, throughput, time_wait, tsg};
 use crate::report::graph_data::{conn_graph, most_anomalous, record_sketches, time_wait_data};
@@ -86,7 +85,7 @@ pub struct Html<'a> {
 }
 
 impl crate::report::Report for Html<'_> {
-    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[usize]) -> io::Result<()> {
         let graphs = graphs(self.inputs, self.time_wait_s, a, selected, self.ids)?;
         write_document(out, a, selected, &graphs, !self.ids.is_empty())
     }
@@ -101,19 +100,21 @@ pub fn graphs(
     inputs: &[Input],
     time_wait_s: f64,
     a: &Audit,
-    selected: &[&Connection],
+    selected: &[usize],
     conn_ids: &[u32],
 ) -> io::Result<Vec<ConnGraph>> {
     let digits = a.capture.ts_digits;
     let ids: Vec<u32> = if conn_ids.is_empty() {
-        most_anomalous(selected, DRAWN_BY_DEFAULT)
+        most_anomalous(a.connections.each_of(selected), DRAWN_BY_DEFAULT)
     } else {
-        selected.iter().map(|c| c.id).collect()
+        selected.iter().map(|&i| a.connections.id(i)).collect()
     };
+    // A connection with a sketch is kept working: read without thawing.
     let sketched = |id: u32| {
         selected
             .iter()
-            .find(|c| c.id == id)
+            .find(|&&i| a.connections.id(i) == id)
+            .map(|&i| a.connections.read(i))
             .filter(|c| c.sketch.is_some())
     };
     let missing: Vec<u32> = ids
@@ -134,7 +135,7 @@ pub fn graphs(
     Ok(ids
         .iter()
         .filter_map(|&id| match sketched(id) {
-            Some(c) => conn_graph(c, digits),
+            Some(c) => conn_graph(&c, digits),
             None => recorded
                 .iter()
                 .find(|c| c.id == id)
@@ -149,7 +150,7 @@ const HTML_TEXT_WIDTH: usize = 200;
 pub fn write_document(
     out: &mut dyn Write,
     a: &Audit,
-    selected: &[&Connection],
+    selected: &[usize],
     graphs: &[ConnGraph],
     chosen: bool,
 ) -> io::Result<()> {
@@ -166,7 +167,7 @@ pub fn write_document(
         all: true,
     };
     writeln!(out, "<pre>{}</pre>", esc(&table::summary(a, layout.width)))?;
-    let findings = findings::Findings::of(a.connections.iter().map(|c| &**c));
+    let findings = a.connections.findings();
     writeln!(
         out,
         "<pre>{}</pre>",
@@ -263,8 +264,8 @@ pub fn plot_svg(kind: PlotKind, a: &Audit, id: Option<u32>) -> Option<String> {
         PlotKind::TimeWait => time_wait::render(&time_wait_data(a, TIME_WAIT_SERIES), "tw"),
         _ => {
             let id = id?;
-            let c = a.connections.iter().find(|c| c.id == id)?;
-            let g = conn_graph(c, a.capture.ts_digits)?;
+            let c = a.connections.find(id)?;
+            let g = conn_graph(&c, a.capture.ts_digits)?;
             let uid = format!("c{id}");
             match kind {
                 PlotKind::Tsg => tsg::render(&g, &uid),

@@ -40,7 +40,7 @@ fn opt_num3(v: Option<f64>) -> Value {
 }
 
 /// The whole document as a value (for tests and callers that want to inspect it).
-pub fn document<'a>(a: &'a Audit, connections: &'a [&'a Connection]) -> Value {
+pub fn document<'a>(a: &'a Audit, connections: &'a [usize]) -> Value {
     serde_json::to_value(Document::new(a, connections)).unwrap_or(Value::Null)
 }
 
@@ -49,7 +49,7 @@ pub fn document<'a>(a: &'a Audit, connections: &'a [&'a Connection]) -> Value {
 pub fn write_document<'a, W: std::io::Write>(
     mut out: W,
     a: &'a Audit,
-    connections: &'a [&'a Connection],
+    connections: &'a [usize],
     pretty: bool,
 ) -> serde_json::Result<()> {
     let doc = Document::new(a, connections);
@@ -66,12 +66,12 @@ pub fn write_document<'a, W: std::io::Write>(
     // Each connection is serialized into one buffer and written whole: serde writes a token
     // at a time, cheap into a Vec, not through the writer.
     let mut buf = Vec::with_capacity(8192);
-    for (i, c) in connections.iter().enumerate() {
+    for (i, c) in a.connections.each_of(connections).enumerate() {
         buf.clear();
         buf.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
         serde_json::to_writer(
             &mut buf,
-            &ConnectionJson::new(c, digits).with_label(a.label.as_deref()),
+            &ConnectionJson::new(&c, digits).with_label(a.label.as_deref()),
         )?;
         out.write_all(&buf).map_err(io)?;
     }
@@ -95,24 +95,26 @@ struct Document<'a> {
     patterns: Value,
 }
 
+/// The selected connections, each thawed while it is written.
 struct Connections<'a> {
-    conns: &'a [&'a Connection],
+    audit: &'a Audit,
+    selected: &'a [usize],
     digits: u8,
     label: Option<&'a str>,
 }
 
 impl Serialize for Connections<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.conns.len()))?;
-        for c in self.conns {
-            seq.serialize_element(&ConnectionJson::new(c, self.digits).with_label(self.label))?;
+        let mut seq = s.serialize_seq(Some(self.selected.len()))?;
+        for c in self.audit.connections.each_of(self.selected) {
+            seq.serialize_element(&ConnectionJson::new(&c, self.digits).with_label(self.label))?;
         }
         seq.end()
     }
 }
 
 impl<'a> Document<'a> {
-    fn new(a: &'a Audit, connections: &'a [&'a Connection]) -> Document<'a> {
+    fn new(a: &'a Audit, connections: &'a [usize]) -> Document<'a> {
         let digits = a.capture.ts_digits;
         let skipped: Map<String, Value> = a
             .skipped_by_key()
@@ -153,7 +155,12 @@ impl<'a> Document<'a> {
                     "warnings": f.warnings,
                 })).collect::<Vec<_>>(),
             }),
-            connections: Connections { conns: connections, digits, label: a.label.as_deref() },
+            connections: Connections {
+                audit: a,
+                selected: connections,
+                digits,
+                label: a.label.as_deref(),
+            },
             time_wait: time_wait(a, digits),
             patterns: a
                 .patterns

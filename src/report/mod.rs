@@ -21,7 +21,6 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 
 use crate::audit::Audit;
-use crate::conn::Connection;
 pub use table::Layout;
 
 /// `ip:port`, IPv6 as `[addr]:port` (SPEC.md §8).
@@ -31,9 +30,9 @@ pub fn endpoint(a: SocketAddr) -> String {
 
 /// One output format.
 pub trait Report {
-    /// Write the report on `audit`, with `selected` the connections the filters kept.
-    fn write(&self, out: &mut dyn Write, audit: &Audit, selected: &[&Connection])
-    -> io::Result<()>;
+    /// Write the report on `audit`, with `selected` the connections the filters kept (their
+    /// places in [`Audit::connections`], in report order).
+    fn write(&self, out: &mut dyn Write, audit: &Audit, selected: &[usize]) -> io::Result<()>;
 }
 
 /// The formats a caller can ask for.
@@ -79,11 +78,11 @@ pub struct Table {
 }
 
 impl Report for Table {
-    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[usize]) -> io::Result<()> {
         let width = self.layout.width.max(table::MIN_WIDTH);
         write!(out, "{}", table::summary(a, width))?;
         writeln!(out)?;
-        let all = findings::Findings::of(a.connections.iter().map(|c| &**c));
+        let all = a.connections.findings();
         write!(out, "{}", findings::render(&all, width))?;
         let patterns = table::patterns(a, width);
         if !patterns.is_empty() {
@@ -99,9 +98,9 @@ impl Report for Table {
             table::write_connections_table(out, a, selected, self.layout)?;
         }
         if self.timelines {
-            for c in selected {
+            for c in a.connections.each_of(selected) {
                 writeln!(out)?;
-                write!(out, "{}", timeline::render(c))?;
+                write!(out, "{}", timeline::render(&c))?;
             }
         }
         Ok(())
@@ -113,7 +112,7 @@ pub struct TimeWait {
 }
 
 impl Report for TimeWait {
-    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[&Connection]) -> io::Result<()> {
+    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[usize]) -> io::Result<()> {
         write!(
             out,
             "{}",
@@ -127,7 +126,7 @@ impl Report for TimeWait {
 pub struct TimeWaitJson;
 
 impl Report for TimeWaitJson {
-    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[&Connection]) -> io::Result<()> {
+    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[usize]) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, &json::time_wait(a, a.capture.ts_digits))?;
         writeln!(out)
     }
@@ -136,7 +135,7 @@ impl Report for TimeWaitJson {
 pub struct TimeWaitCsv;
 
 impl Report for TimeWaitCsv {
-    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[&Connection]) -> io::Result<()> {
+    fn write(&self, out: &mut dyn Write, a: &Audit, _: &[usize]) -> io::Result<()> {
         csv::write_time_wait(out, a)
     }
 }
@@ -146,7 +145,7 @@ pub struct Json {
 }
 
 impl Report for Json {
-    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[usize]) -> io::Result<()> {
         json::write_document(&mut *out, a, selected, self.pretty)?;
         writeln!(out)
     }
@@ -155,9 +154,9 @@ impl Report for Json {
 pub struct Jsonl;
 
 impl Report for Jsonl {
-    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
-        for c in selected {
-            json::write_line(out, c, a.capture.ts_digits, a.label.as_deref())?;
+    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[usize]) -> io::Result<()> {
+        for c in a.connections.each_of(selected) {
+            json::write_line(out, &c, a.capture.ts_digits, a.label.as_deref())?;
         }
         Ok(())
     }
@@ -166,7 +165,7 @@ impl Report for Jsonl {
 pub struct Csv;
 
 impl Report for Csv {
-    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[&Connection]) -> io::Result<()> {
+    fn write(&self, out: &mut dyn Write, a: &Audit, selected: &[usize]) -> io::Result<()> {
         // `--label` comes first, as its own column.
         let label = a.label.as_deref().map(|l| format!("{},", csv::cell(l)));
         let (head, stamp) = match &label {
@@ -174,8 +173,8 @@ impl Report for Csv {
             None => ("", ""),
         };
         writeln!(out, "{head}{}", csv::header())?;
-        for c in selected {
-            writeln!(out, "{stamp}{}", csv::row(c, a.capture.ts_digits))?;
+        for c in a.connections.each_of(selected) {
+            writeln!(out, "{stamp}{}", csv::row(&c, a.capture.ts_digits))?;
         }
         Ok(())
     }

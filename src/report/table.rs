@@ -5,8 +5,7 @@
 use std::fmt::Write as _;
 use std::io;
 
-use crate::audit::Audit;
-use crate::conn::Connection;
+use crate::audit::{Audit, ConnRef};
 use crate::report::columns::{self, Plain, Row, Scope, Value};
 use crate::report::endpoint;
 use crate::report::findings;
@@ -192,17 +191,21 @@ fn cell(r: &Row, origin: Timestamp, name: &str, scope: Scope) -> String {
 /// The connections to show and how the heading describes them: every one in id order with
 /// `all` or when there are at most [`TABLE_CAP`], else the [`TABLE_CAP`] with the most
 /// anomalies, ties by id.
-pub fn shown<'a>(conns: &[&'a Connection], all: bool) -> Vec<&'a Connection> {
-    if all || conns.len() <= TABLE_CAP {
-        return conns.to_vec();
+pub fn shown<'a>(a: &'a Audit, selected: &[usize], all: bool) -> Vec<ConnRef<'a>> {
+    if all || selected.len() <= TABLE_CAP {
+        return a.connections.each_of(selected).collect();
     }
-    let mut ranked: Vec<(usize, u32, &Connection)> = conns
+    let conns = &a.connections;
+    let mut ranked: Vec<(usize, u32, usize)> = selected
         .iter()
-        .map(|c| (c.events.anomaly_count(), c.id, *c))
+        .map(|&i| (conns.anomalies(i), conns.id(i), i))
         .collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     ranked.truncate(TABLE_CAP);
-    ranked.into_iter().map(|(_, _, c)| c).collect()
+    ranked
+        .into_iter()
+        .map(|(_, _, i)| a.connections.read(i))
+        .collect()
 }
 
 /// The connections table: a heading that says what is shown, one line per connection, and,
@@ -210,11 +213,11 @@ pub fn shown<'a>(conns: &[&'a Connection], all: bool) -> Vec<&'a Connection> {
 pub fn write_connections_table(
     out: &mut dyn io::Write,
     a: &Audit,
-    conns: &[&Connection],
+    conns: &[usize],
     layout: Layout,
 ) -> io::Result<()> {
     let width = layout.width.max(MIN_WIDTH);
-    let rows = shown(conns, layout.all);
+    let rows = shown(a, conns, layout.all);
     let origin = a.first_ts.unwrap_or_default();
     let summaries: Vec<Row> = rows.iter().map(|c| Row::new(c)).collect();
     let cols: Vec<Column> = COLUMNS
@@ -452,19 +455,18 @@ pub fn time_wait(a: &Audit, limit: usize, width: usize) -> String {
         let _ = writeln!(s, "{line}");
     }
     more(&mut s, tw.by_endpoint.len(), limit, "endpoints", width);
-    let reuses: Vec<&Connection> = a
-        .connections
-        .iter()
-        .map(|c| &**c)
-        .filter(|c| c.reuse.is_some())
-        .collect();
-    if !reuses.is_empty() {
-        let _ = writeln!(
-            s,
-            "4-tuple reuse during TIME_WAIT: {} connection(s)",
-            reuses.len()
-        );
-        for c in reuses.iter().take(limit) {
+    // The first `limit` connections that reused a 4-tuple, and how many did.
+    let mut reuses: Vec<ConnRef> = Vec::new();
+    let mut reused = 0;
+    for i in a.connections.reused() {
+        reused += 1;
+        if reuses.len() < limit {
+            reuses.push(a.connections.read(i));
+        }
+    }
+    if reused > 0 {
+        let _ = writeln!(s, "4-tuple reuse during TIME_WAIT: {reused} connection(s)");
+        for c in &reuses {
             if let Some(r) = &c.reuse {
                 let verdict = if r.acceptable {
                     "acceptable"
@@ -483,7 +485,7 @@ pub fn time_wait(a: &Audit, limit: usize, width: usize) -> String {
                 wrap(&mut s, "  ", 4, &text, width);
             }
         }
-        more(&mut s, reuses.len(), limit, "reuses", width);
+        more(&mut s, reused, limit, "reuses", width);
     }
     for e in tw
         .by_endpoint
