@@ -126,7 +126,7 @@ pub struct Opts {
     #[arg(long)]
     pub ignore_vlan: bool,
 
-    /// Bound on connection state, reckoned at 3 KiB a connection and 256 bytes one that sent only a SYN (`512M`, `2G`); past it the least recently seen half-open and closed connections are evicted first, counted in `capture.evicted_connections` but not reported one by one.
+    /// Bound on connection state, reckoned at 3 KiB a working connection, 256 bytes one that sent only a SYN and a frozen one (closed and lingering, or finished and kept for the report) at its size plus 160 bytes (`512M`, `2G`); past it the least recently seen half-open and closed connections are evicted first, counted in `capture.evicted_connections` but not reported one by one.
     #[arg(long = "memory-limit", value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub memory_limit: u64,
 

@@ -15,7 +15,7 @@ use tcpflow_audit::audit::{Audit, Config, Hooks, audit_with};
 use tcpflow_audit::capture::{Frame, Input};
 use tcpflow_audit::conn::Connection;
 use tcpflow_audit::report::json;
-use tcpflow_audit::track::budget::Budget;
+use tcpflow_audit::track::budget::{Budget, CONNECTION_BYTES};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000 * MS;
@@ -169,19 +169,29 @@ fn within_the_bound_nothing_is_evicted() {
 }
 
 #[test]
-fn the_memory_limit_reckons_a_syn_alone_far_cheaper_than_a_connection() {
+fn the_memory_limit_reckons_a_syn_alone_and_a_frozen_connection_far_cheaper_than_a_working_one() {
     let bytes = flood_capture();
-    // 2,006 connections held as full connections would need 6 MiB; as 2,000 lone SYNs and
-    // six connections they need about half a MiB.
-    let mib = Budget {
-        memory_bytes: 1 << 20,
+    // 2,006 connections held as working connections would need 6 MiB; as 2,000 lone SYNs and
+    // six connections while reading, then frozen as they finish, they fit in 1 MiB.
+    let budget = |memory_bytes| Budget {
+        memory_bytes,
         max_connections: None,
     };
-    let a = run(&bytes, "flood-mib.pcap", mib);
-    // While reading, nothing had to go; at the end the finished connections are built, and
-    // those past the bound go, oldest first.
+    let a = run(&bytes, "flood-mib.pcap", budget(1 << 20));
+    assert_eq!(a.capture.evicted_connections, 0);
+    assert_eq!(a.connections.len(), 2006);
+    let held = a.connections.held();
+    assert_eq!(
+        held.frozen, 2006,
+        "every finished connection is kept frozen"
+    );
+    assert!(held.bytes() <= 1 << 20, "{held:?}");
+    const { assert!(2006 * CONNECTION_BYTES > 1 << 20) };
+    // With 600 KiB the lone SYNs still fit while reading; at the end the finished connections
+    // are frozen one at a time, and those past the bound go, oldest first.
+    let a = run(&bytes, "flood-600k.pcap", budget(600 << 10));
     assert!(a.capture.evicted_connections > 0);
-    assert!(a.connections.len() as u64 * 3 * 1024 <= 1 << 20);
+    assert!(a.connections.held().bytes() <= 600 << 10);
     let flood = a.patterns.iter().find(|p| p.kind == "syn_flood").unwrap();
     assert_eq!(flood.connections.len(), 2000);
 }

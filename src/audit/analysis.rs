@@ -112,20 +112,19 @@ impl<'h> Analysis<'h> {
         let ts_digits = capture.ts_digits;
         tracker.finish_each(end, |c, still_tracked| {
             done.add(c, ts_digits);
-            let mut held = still_tracked;
-            held.connections += done.kept.len() as u64;
-            if budget.exceeded_by(held) {
+            if budget.exceeded_by(still_tracked.plus(done.kept.held())) {
                 evict_kept(&mut done, still_tracked, &budget, &mut candidates);
             }
         });
         capture.evicted_connections = done.evicted;
         if done.evicted > 0 {
             capture.warnings.push(format!(
-                "{} connections evicted to stay within the memory bound ({}; {} bytes reckoned a connection, {} one that sent only a SYN): counted in the totals, TIME_WAIT and patterns, not reported one by one; raise the bound with --memory-limit or --max-connections",
+                "{} connections evicted to stay within the memory bound ({}; {} bytes reckoned a working connection, {} one that sent only a SYN, a frozen one its size plus {}): counted in the totals, TIME_WAIT and patterns, not reported one by one; raise the bound with --memory-limit or --max-connections",
                 done.evicted,
                 budget.describe(),
                 budget::CONNECTION_BYTES,
                 budget::FIRST_SYN_BYTES,
+                budget::FROZEN_OVERHEAD_BYTES,
             ));
         }
         if done.handed_early > 0 {
@@ -254,19 +253,12 @@ impl Finished<'_> {
     /// The finished connections kept for the report, as candidates for eviction: closed, so
     /// in the first rank.
     fn kept_candidates(&self, out: &mut Vec<Candidate<Option<FlowKey>>>) {
-        out.extend(self.kept.ids().map(|(id, last_seen)| Candidate {
-            rank: 0,
-            last_seen,
-            id,
-            at: None,
-        }));
+        out.extend(self.kept.candidates());
     }
 
     /// The connections held in memory: tracked, and finished but kept for the report.
     fn held(&self, tracker: &Tracker) -> Held {
-        let mut held = tracker.held();
-        held.connections += self.kept.len() as u64;
-        held
+        tracker.held().plus(self.kept.held())
     }
 }
 
@@ -288,9 +280,10 @@ fn evict(
     done.kept_candidates(candidates);
     candidates.sort_unstable();
     let mut gone_kept: Vec<u32> = Vec::new();
+    // What the kept connections chosen so far give back (they go together at the end).
+    let mut gone_kept_held = Held::default();
     for cand in candidates.drain(..) {
-        let mut held = done.held(tracker);
-        held.connections -= gone_kept.len() as u64;
+        let held = done.held(tracker).minus(gone_kept_held);
         if budget.relieved(held) {
             break;
         }
@@ -304,7 +297,10 @@ fn evict(
                     }
                 }
             },
-            None => gone_kept.push(cand.id),
+            None => {
+                gone_kept.push(cand.id);
+                gone_kept_held = gone_kept_held.plus(cand.frees);
+            }
         }
     }
     drop_kept(done, gone_kept);
@@ -332,14 +328,13 @@ fn evict_kept(
     candidates.clear();
     done.kept_candidates(candidates);
     candidates.sort_unstable();
-    let mut held = still_tracked;
-    held.connections += done.kept.len() as u64;
+    let mut held = still_tracked.plus(done.kept.held());
     let mut gone = Vec::new();
     for cand in candidates.drain(..) {
         if budget.relieved(held) {
             break;
         }
-        held.connections -= 1;
+        held = held.minus(cand.frees);
         gone.push(cand.id);
     }
     drop_kept(done, gone);

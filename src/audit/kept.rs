@@ -15,6 +15,8 @@ use crate::conn::Connection;
 use crate::conn::frozen::Frozen;
 use crate::report::findings::{Findings, Tally};
 use crate::time::Timestamp;
+use crate::track::FlowKey;
+use crate::track::budget::{Candidate, Held};
 
 /// Finished connections, in the order they were added (by id once [`Connections::sort_by_id`]
 /// ran).
@@ -25,6 +27,8 @@ pub struct Connections {
     tally: Tally,
     /// Some were let go since ([`Connections::retain_ids`]): the tally is not theirs.
     dropped: bool,
+    /// What they are reckoned to cost together (the memory bound).
+    held: Held,
     /// Where frozen connections are encoded.
     scratch: Vec<u8>,
 }
@@ -45,6 +49,14 @@ enum Form {
 }
 
 impl Kept {
+    /// What it is reckoned to cost (the memory bound).
+    fn held(&self) -> Held {
+        match &self.form {
+            Form::Working(_) => Held::CONNECTION,
+            Form::Frozen(f, _) => Held::frozen(f.len()),
+        }
+    }
+
     fn get(&self) -> &Connection {
         match &self.form {
             Form::Working(c) => c,
@@ -88,13 +100,15 @@ impl Connections {
             Some(f) => Form::Frozen(f, OnceCell::new()),
             None => Form::Working(c),
         };
-        self.items.push(Kept {
+        let kept = Kept {
             id,
             last_ts,
             anomalies,
             reused,
             form,
-        });
+        };
+        self.held = self.held.plus(kept.held());
+        self.items.push(kept);
     }
 
     pub fn len(&self) -> usize {
@@ -126,6 +140,23 @@ impl Connections {
     /// The ids and last times of every connection, in order, without reading them.
     pub fn ids(&self) -> impl Iterator<Item = (u32, Timestamp)> + '_ {
         self.items.iter().map(|k| (k.id, k.last_ts))
+    }
+
+    /// Every connection as a candidate for eviction (closed, so in the first rank), without
+    /// reading any.
+    pub fn candidates(&self) -> impl Iterator<Item = Candidate<Option<FlowKey>>> + '_ {
+        self.items.iter().map(|k| Candidate {
+            rank: 0,
+            last_seen: k.last_ts,
+            id: k.id,
+            at: None,
+            frees: k.held(),
+        })
+    }
+
+    /// What the connections are reckoned to cost together (the memory bound).
+    pub fn held(&self) -> Held {
+        self.held
     }
 
     /// Every connection in order, each thawed while it is read.
@@ -172,7 +203,15 @@ impl Connections {
     /// Keep only the connections whose id `keep` accepts.
     pub fn retain_ids(&mut self, mut keep: impl FnMut(u32) -> bool) {
         let before = self.items.len();
-        self.items.retain(|k| keep(k.id));
+        let mut gone = Held::default();
+        self.items.retain(|k| {
+            let stays = keep(k.id);
+            if !stays {
+                gone = gone.plus(k.held());
+            }
+            stays
+        });
+        self.held = self.held.minus(gone);
         self.dropped |= self.items.len() < before;
     }
 

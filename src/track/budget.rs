@@ -1,9 +1,9 @@
 //! The memory bound on connection state: connections held in memory, whether still
-//! tracked or finished and waiting for the report, are reckoned at a fixed cost each, and past
-//! the bound the least valuable are evicted. A connection held as its first SYN alone
-//! ([`super::Slot::First`]) is reckoned at [`FIRST_SYN_BYTES`], any other at
-//! [`CONNECTION_BYTES`]: a SYN flood of two million sources fits in the default bound while it is
-//! read, a million complete connections of a report that keeps them all do not.
+//! tracked or finished and waiting for the report, are reckoned at a cost each, and past the
+//! bound the least valuable are evicted. A connection held as its first SYN alone
+//! ([`super::Slot::First`]) is reckoned at [`FIRST_SYN_BYTES`], a frozen one
+//! (`crate::conn::frozen`: closed and lingering, or finished and kept for the report) at its
+//! record's size plus [`FROZEN_OVERHEAD_BYTES`], any other at [`CONNECTION_BYTES`].
 
 use crate::conn::Connection;
 use crate::conn::fsm::State;
@@ -15,6 +15,15 @@ pub const FIRST_SYN_BYTES: u64 = 256;
 /// What any other connection is reckoned to cost: the connection (about 1.7 KiB), its events and
 /// state changes, its flow-table entry (measured: 2.5–2.9 KiB a connection on short connections).
 pub const CONNECTION_BYTES: u64 = 3 * 1024;
+/// What a frozen connection is reckoned to cost beyond its record: its table or list entry and
+/// the allocator's share (measured: a short connection's record is about 640 bytes, and it
+/// takes about 750 in all).
+pub const FROZEN_OVERHEAD_BYTES: u64 = 160;
+
+/// What a frozen connection whose record is `len` bytes is reckoned to cost.
+pub fn frozen_bytes(len: usize) -> u64 {
+    len as u64 + FROZEN_OVERHEAD_BYTES
+}
 /// The default bound, 512 MiB of connection state: with the capture-wide tallies (about 400
 /// bytes per endpoint ever seen, which are not bounded) a flood of a million sources or a
 /// million short connections stays near 1 GiB in all (measured: 0.85–1.16 GiB).
@@ -37,19 +46,66 @@ impl Default for Budget {
 }
 
 /// Connections held, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Held {
     pub first_syns: u64,
+    /// Connections in their working form.
     pub connections: u64,
+    /// Frozen connections, and what they are reckoned to cost together ([`frozen_bytes`]).
+    pub frozen: u64,
+    pub frozen_bytes: u64,
 }
 
 impl Held {
     pub fn bytes(self) -> u64 {
-        self.first_syns * FIRST_SYN_BYTES + self.connections * CONNECTION_BYTES
+        self.first_syns * FIRST_SYN_BYTES + self.connections * CONNECTION_BYTES + self.frozen_bytes
     }
 
     pub fn count(self) -> u64 {
-        self.first_syns + self.connections
+        self.first_syns + self.connections + self.frozen
+    }
+
+    /// One working connection.
+    pub const CONNECTION: Held = Held {
+        first_syns: 0,
+        connections: 1,
+        frozen: 0,
+        frozen_bytes: 0,
+    };
+
+    /// One connection held as its first SYN.
+    pub const FIRST_SYN: Held = Held {
+        first_syns: 1,
+        connections: 0,
+        frozen: 0,
+        frozen_bytes: 0,
+    };
+
+    /// One frozen connection whose record is `len` bytes.
+    pub fn frozen(len: usize) -> Held {
+        Held {
+            frozen: 1,
+            frozen_bytes: frozen_bytes(len),
+            ..Held::default()
+        }
+    }
+
+    pub fn plus(self, o: Held) -> Held {
+        Held {
+            first_syns: self.first_syns + o.first_syns,
+            connections: self.connections + o.connections,
+            frozen: self.frozen + o.frozen,
+            frozen_bytes: self.frozen_bytes + o.frozen_bytes,
+        }
+    }
+
+    pub fn minus(self, o: Held) -> Held {
+        Held {
+            first_syns: self.first_syns - o.first_syns,
+            connections: self.connections - o.connections,
+            frozen: self.frozen - o.frozen,
+            frozen_bytes: self.frozen_bytes - o.frozen_bytes,
+        }
     }
 }
 
@@ -94,6 +150,8 @@ pub struct Candidate<K> {
     pub last_seen: Timestamp,
     pub id: u32,
     pub at: K,
+    /// What evicting it gives back (ids are unique, so it never decides the order).
+    pub frees: Held,
 }
 
 /// `SIZE` for `--memory-limit`: bytes, or with a K, M, G or T suffix (powers of 1024).
@@ -143,8 +201,8 @@ mod tests {
             max_connections: Some(1000),
         };
         let conns = |n| Held {
-            first_syns: 0,
             connections: n,
+            ..Held::default()
         };
         assert!(!b.exceeded_by(conns(16)));
         assert!(b.exceeded_by(conns(17)));
@@ -152,9 +210,21 @@ mod tests {
         assert!(b.relieved(conns(15)));
         let syns = |n| Held {
             first_syns: n,
-            connections: 0,
+            ..Held::default()
         };
         assert!(!b.exceeded_by(syns(192)));
+        // A frozen connection is reckoned at its record's size.
+        let frozen = |n: u64, len: usize| Held {
+            frozen: n,
+            frozen_bytes: n * frozen_bytes(len),
+            ..Held::default()
+        };
+        assert!(!b.exceeded_by(frozen(60, 640)));
+        assert!(b.exceeded_by(frozen(6, 8192)));
+        assert_eq!(
+            conns(2).plus(syns(3)).minus(conns(1)),
+            conns(1).plus(syns(3))
+        );
         let by_count = Budget {
             memory_bytes: u64::MAX / 2,
             max_connections: Some(32),

@@ -140,6 +140,8 @@ pub struct Tracker {
     compact: bool,
     /// How many entries of `live` are [`Slot::First`].
     first_syns: u64,
+    /// The entries of `live` that are [`Slot::Frozen`], and what they are reckoned to cost.
+    frozen: Held,
     /// The buffer connections are frozen through.
     scratch: Vec<u8>,
     /// When the table is next searched for unanswered SYNs to retire.
@@ -192,6 +194,7 @@ impl Tracker {
             live: fastmap::new(),
             compact: true,
             first_syns: 0,
+            frozen: Held::default(),
             scratch: Vec::new(),
             next_sweep: None,
             closed: ClosedQueue {
@@ -302,6 +305,7 @@ impl Tracker {
             && let Slot::Conn(c) = slot
             && let Some(frozen) = Frozen::of(c, &mut self.scratch)
         {
+            self.frozen = self.frozen.plus(Held::frozen(frozen.len()));
             *slot = Slot::Frozen(frozen);
         }
     }
@@ -355,7 +359,10 @@ impl Tracker {
     fn built(&mut self, key: FlowKey, slot: Slot) -> Box<Connection> {
         match slot {
             Slot::Conn(c) => c,
-            Slot::Frozen(f) => f.thaw(),
+            Slot::Frozen(f) => {
+                self.frozen = self.frozen.minus(Held::frozen(f.len()));
+                f.thaw()
+            }
             Slot::First(f) => {
                 self.first_syns -= 1;
                 let (lo, hi) = key.pair.addrs();
@@ -420,7 +427,8 @@ impl Tracker {
     pub fn held(&self) -> Held {
         Held {
             first_syns: self.first_syns,
-            connections: self.live.len() as u64 - self.first_syns,
+            connections: self.live.len() as u64 - self.first_syns - self.frozen.frozen,
+            ..self.frozen
         }
     }
 
@@ -432,6 +440,7 @@ impl Tracker {
             last_seen: slot.last_ts(),
             id: slot.id(),
             at: Some(key),
+            frees: slot.held(),
         }));
     }
 

@@ -169,10 +169,7 @@ impl Tracker {
             while let Some(c) = done.next_if(|c| c.id < id) {
                 f(c, held);
             }
-            match slot {
-                Slot::First(_) => held.first_syns -= 1,
-                Slot::Conn(_) | Slot::Frozen(_) => held.connections -= 1,
-            }
+            held = held.minus(slot.held());
             let c = self.built(key, slot);
             f(self.settle(c, capture_end), held);
         }

@@ -12,6 +12,7 @@ use crate::conn::frozen::Frozen;
 use crate::decode::segment::{Segment, TcpFlags, TcpOptions};
 use crate::seq::SeqNumber;
 use crate::time::Timestamp;
+use crate::track::budget::Held;
 
 /// A connection's first segment, a SYN without ACK, RST, FIN or SACK blocks: all it needs to
 /// become the connection later.
@@ -137,6 +138,15 @@ impl Slot {
             Slot::First(f) => f.ts,
             Slot::Conn(c) => c.last_ts,
             Slot::Frozen(f) => f.last_ts,
+        }
+    }
+
+    /// What it is reckoned to cost (the memory bound, [`super::budget`]).
+    pub fn held(&self) -> Held {
+        match self {
+            Slot::First(_) => Held::FIRST_SYN,
+            Slot::Conn(_) => Held::CONNECTION,
+            Slot::Frozen(f) => Held::frozen(f.len()),
         }
     }
 
