@@ -3,6 +3,7 @@
 //! many ports (scan).
 
 use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
 
 use crate::fastmap::FastMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,13 +32,68 @@ struct HalfOpen {
     clients: BTreeSet<IpAddr>,
 }
 
-/// What one client address tried against one target address.
-#[derive(Default)]
+/// What one client address tried against one target address. Most clients (a flood's sources,
+/// a browser's one server) try one port once: that port and id are kept in place, and only a
+/// client that tries more allocates for them.
 struct Tries {
-    ports: BTreeSet<u16>,
+    ports: Ports,
     refused: u32,
     unanswered: u32,
-    ids: Vec<u32>,
+    first_id: u32,
+    more_ids: Vec<u32>,
+}
+
+/// Distinct ports: one in place, more in a set.
+enum Ports {
+    One(u16),
+    #[allow(
+        clippy::box_collection,
+        reason = "rare: boxed, the common one-port case takes 16 bytes in place, not 32"
+    )]
+    Many(Box<BTreeSet<u16>>),
+}
+
+impl Ports {
+    fn insert(&mut self, port: u16) {
+        match self {
+            Ports::One(p) if *p == port => {}
+            Ports::One(p) => *self = Ports::Many(Box::new(BTreeSet::from([*p, port]))),
+            Ports::Many(set) => {
+                set.insert(port);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Ports::One(_) => 1,
+            Ports::Many(set) => set.len(),
+        }
+    }
+}
+
+impl Tries {
+    fn new(port: u16, id: u32) -> Tries {
+        Tries {
+            ports: Ports::One(port),
+            refused: 0,
+            unanswered: 0,
+            first_id: id,
+            more_ids: Vec::new(),
+        }
+    }
+
+    fn connections(&self) -> usize {
+        1 + self.more_ids.len()
+    }
+
+    /// Every id, in order.
+    fn ids(self) -> Vec<u32> {
+        let mut ids = self.more_ids;
+        ids.push(self.first_id);
+        ids.sort_unstable();
+        ids
+    }
 }
 
 /// The patterns built up as connections finish, so the connections need not be kept. Only what
@@ -72,14 +128,20 @@ impl PatternAccumulator {
                 | Outcome::SF
                 | Outcome::S1
         ) {
-            let t = self.tries.entry((client.ip(), server.ip())).or_default();
-            t.ports.insert(server.port());
+            let t = match self.tries.entry((client.ip(), server.ip())) {
+                Entry::Vacant(e) => e.insert(Tries::new(server.port(), c.id)),
+                Entry::Occupied(e) => {
+                    let t = e.into_mut();
+                    t.ports.insert(server.port());
+                    t.more_ids.push(c.id);
+                    t
+                }
+            };
             match outcome {
                 Outcome::Rej => t.refused += 1,
                 Outcome::S0 => t.unanswered += 1,
                 _ => {}
             }
-            t.ids.push(c.id);
         }
     }
 
@@ -107,11 +169,10 @@ impl PatternAccumulator {
             .into_iter()
             .filter(|(_, t)| {
                 let failed = (t.refused + t.unanswered) as usize;
-                t.ports.len() >= SCAN_MIN_PORTS && failed * 2 >= t.ids.len()
+                t.ports.len() >= SCAN_MIN_PORTS && failed * 2 >= t.connections()
             })
-            .map(|((client, target), mut t)| {
-                t.ids.sort_unstable();
-                let answered = t.ids.len() as u32 - t.refused - t.unanswered;
+            .map(|((client, target), t)| {
+                let answered = t.connections() as u32 - t.refused - t.unanswered;
                 Pattern {
                     kind: "port_scan",
                     summary: format!(
@@ -120,7 +181,7 @@ impl PatternAccumulator {
                         t.refused,
                         t.unanswered
                     ),
-                    connections: t.ids,
+                    connections: t.ids(),
                 }
             })
             .collect();

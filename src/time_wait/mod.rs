@@ -9,6 +9,7 @@ use crate::conn::fsm::State;
 use crate::conn::summary::Party;
 use crate::conn::{Connection, Side, other};
 use crate::time::Timestamp;
+use crate::track::Endpoint;
 
 mod diagnosis;
 
@@ -85,7 +86,7 @@ pub struct TimeWaitReport {
 struct Acc {
     /// The first connection (lowest id) and side it appeared as, to order endpoints the same
     /// way whatever order the connections finish in.
-    first_seen: (u32, Side),
+    first_seen: (u32, u8),
     server_roles: u32,
     connections: u32,
     closed_actively: u32,
@@ -165,17 +166,17 @@ impl Toward {
 /// The peers an endpoint met, with when each last opened a connection to it. Most endpoints are
 /// a client's ephemeral port that meets one server, so one peer is kept without a table.
 enum Peers {
-    One(SocketAddr, Timestamp),
-    Many(FastMap<SocketAddr, Timestamp>),
+    One(Endpoint, Timestamp),
+    Many(Box<FastMap<Endpoint, Timestamp>>),
 }
 
 impl Peers {
     /// Record a connection from `peer` at `at`; returns when that peer last came before.
-    fn insert(&mut self, peer: SocketAddr, at: Timestamp) -> Option<Timestamp> {
+    fn insert(&mut self, peer: Endpoint, at: Timestamp) -> Option<Timestamp> {
         match self {
             Peers::One(p, last) if *p == peer => Some(std::mem::replace(last, at)),
             Peers::One(p, last) => {
-                *self = Peers::Many(FastMap::from_iter([(*p, *last), (peer, at)]));
+                *self = Peers::Many(Box::new(FastMap::from_iter([(*p, *last), (peer, at)])));
                 None
             }
             Peers::Many(map) => map.insert(peer, at),
@@ -194,7 +195,8 @@ impl Peers {
 /// be kept. Incarnations of one 4-tuple finish in order, which the port-reuse gap relies on.
 #[derive(Default)]
 pub struct TimeWaitAccumulator {
-    acc: FastMap<SocketAddr, Acc>,
+    /// By endpoint, kept as 19 bytes: a flood's million sources are a million entries.
+    acc: FastMap<Endpoint, Acc>,
 }
 
 impl TimeWaitAccumulator {
@@ -202,27 +204,27 @@ impl TimeWaitAccumulator {
         let initiator = c.summary().close_initiator;
         for side in 0..2 {
             let peer = c.addrs[other(side)];
-            let a = match self.acc.entry(c.addrs[side]) {
+            let a = match self.acc.entry(Endpoint::of(c.addrs[side])) {
                 Entry::Occupied(e) => {
                     let a = e.into_mut();
-                    if let Some(prev) = a.peers.insert(peer, c.first_ts) {
+                    if let Some(prev) = a.peers.insert(Endpoint::of(peer), c.first_ts) {
                         let gap = c.first_ts.secs_since(prev);
                         a.fastest_reuse = Some(a.fastest_reuse.map_or(gap, |f: f64| f.min(gap)));
                     }
                     a
                 }
                 Entry::Vacant(e) => e.insert(Acc {
-                    first_seen: (c.id, side),
+                    first_seen: (c.id, side as u8),
                     server_roles: 0,
                     connections: 0,
                     closed_actively: 0,
                     closed_passively: 0,
-                    peers: Peers::One(peer, c.first_ts),
+                    peers: Peers::One(Endpoint::of(peer), c.first_ts),
                     fastest_reuse: None,
                     held: None,
                 }),
             };
-            a.first_seen = a.first_seen.min((c.id, side));
+            a.first_seen = a.first_seen.min((c.id, side as u8));
             a.connections += 1;
             if side != c.client {
                 a.server_roles += 1;
@@ -241,7 +243,7 @@ impl TimeWaitAccumulator {
             }
         }
         if let Some(reuse) = &c.reuse
-            && let Some(a) = self.acc.get_mut(&reuse.holder_addr)
+            && let Some(a) = self.acc.get_mut(&Endpoint::of(reuse.holder_addr))
         {
             let held = a.held_mut();
             held.reused += 1;
@@ -261,7 +263,7 @@ impl TimeWaitAccumulator {
             }
         }
         let by_host = hosts(&self.acc, duration_s, start, end);
-        let mut by_endpoint: Vec<((u32, Side), EndpointTimeWait)> = self
+        let mut by_endpoint: Vec<((u32, u8), EndpointTimeWait)> = self
             .acc
             .into_iter()
             .filter(|(_, a)| a.entered() > 0 || a.closed_actively > 0)
@@ -273,7 +275,7 @@ impl TimeWaitAccumulator {
                     .filter(|(_, exit)| exit.is_none())
                     .count() as u32;
                 let mut e = EndpointTimeWait {
-                    endpoint,
+                    endpoint: endpoint.addr(),
                     role: role(&a),
                     connections: a.connections,
                     closed_actively: a.closed_actively,
@@ -340,13 +342,13 @@ fn entry_rate(
 
 /// Every IP address that closed actively or entered TIME_WAIT, summed over its ports.
 fn hosts(
-    acc: &FastMap<SocketAddr, Acc>,
+    acc: &FastMap<Endpoint, Acc>,
     duration_s: f64,
     start: Timestamp,
     end: Timestamp,
 ) -> Vec<HostTimeWait> {
     struct H {
-        first_seen: (u32, Side),
+        first_seen: (u32, u8),
         ports: u32,
         server_roles: u32,
         connections: u32,
@@ -388,7 +390,7 @@ fn hosts(
             h.toward.extend(held.entered_toward.iter());
         }
     }
-    let mut out: Vec<((u32, Side), HostTimeWait)> = by_ip
+    let mut out: Vec<((u32, u8), HostTimeWait)> = by_ip
         .into_iter()
         .filter_map(|(ip, h)| Some((ip, h?)))
         .filter(|(_, h)| h.entered > 0 || h.closed_actively > 0)
@@ -531,6 +533,7 @@ mod tests {
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.1:40001".parse().unwrap(),
         );
+        let (a, b) = (Endpoint::of(a), Endpoint::of(b));
         let mut p = Peers::One(a, t(1));
         assert_eq!(p.insert(a, t(5)), Some(t(1)));
         assert!(matches!(p, Peers::One(_, last) if last == t(5)));

@@ -36,6 +36,31 @@ impl End {
     }
 }
 
+/// One endpoint as 19 bytes of plain data (a `SocketAddr` is 32): for the tables keyed by
+/// endpoint that grow with a capture's sources (`crate::time_wait`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Endpoint {
+    end: End,
+    v6: bool,
+}
+
+impl Endpoint {
+    pub fn of(a: SocketAddr) -> Endpoint {
+        Endpoint {
+            end: End::of(a),
+            v6: a.is_ipv6(),
+        }
+    }
+
+    pub fn addr(self) -> SocketAddr {
+        self.end.addr(self.v6)
+    }
+
+    pub fn ip(self) -> IpAddr {
+        self.addr().ip()
+    }
+}
+
 /// A 4-tuple, its endpoints in a fixed order whichever way a segment goes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Pair {
@@ -115,5 +140,21 @@ mod tests {
         );
         assert_ne!(v4, v6);
         assert_eq!(std::mem::size_of::<FlowKey>(), 42);
+        assert_eq!(std::mem::size_of::<Endpoint>(), 19);
+        for a in [
+            "10.0.0.1:80",
+            "[2001:db8::1]:443",
+            "[::ffff:10.0.0.1]:80",
+            "0.0.0.0:0",
+        ] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(Endpoint::of(a).addr(), a);
+            assert_eq!(Endpoint::of(a).ip(), a.ip());
+        }
+        let (v4, v6): (SocketAddr, SocketAddr) = (
+            "10.0.0.1:80".parse().unwrap(),
+            "[::ffff:10.0.0.1]:80".parse().unwrap(),
+        );
+        assert_ne!(Endpoint::of(v4), Endpoint::of(v6));
     }
 }

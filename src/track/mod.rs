@@ -28,7 +28,7 @@ mod retire;
 mod reuse;
 mod slot;
 
-pub use key::{FlowKey, Pair};
+pub use key::{Endpoint, FlowKey, Pair};
 
 pub use slot::{FirstSyn, Slot};
 
