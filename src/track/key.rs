@@ -1,6 +1,7 @@
-//! The flow table's key: both endpoints of a 4-tuple, lower first, and the VLAN IDs, in 42
-//! bytes of plain data. A `SocketAddr` pair is 64 bytes and hashes field by field through its
-//! enum; this hashes as one run of bytes, and a table of a million lone SYNs is a third smaller.
+//! The flow table's key: both endpoints of a 4-tuple, lower first, and the VLAN IDs, as plain
+//! integers in 48 bytes. A `SocketAddr` pair is 64 bytes and hashes field by field through its
+//! enum; this is built, compared and hashed in a few instructions, and a table of a million lone
+//! SYNs is a quarter smaller.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -61,28 +62,58 @@ impl Endpoint {
     }
 }
 
-/// A 4-tuple, its endpoints in a fixed order whichever way a segment goes.
+/// An endpoint as integers: the address as a big-endian 128-bit number in two halves (an IPv4
+/// address in the top 32 bits) and the port, ordered as [`End`]'s bytes are.
+type Wide = ((u64, u64), u16);
+
+fn wide(a: SocketAddr) -> Wide {
+    let ip = match a.ip() {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    (((ip >> 64) as u64, ip as u64), a.port())
+}
+
+fn addr_of(ip: (u64, u64), port: u16, v6: bool) -> SocketAddr {
+    let ip = (u128::from(ip.0) << 64) | u128::from(ip.1);
+    let ip = if v6 {
+        IpAddr::V6(Ipv6Addr::from(ip))
+    } else {
+        IpAddr::V4(Ipv4Addr::from((ip >> 96) as u32))
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// A 4-tuple, its endpoints in a fixed order whichever way a segment goes: plain integers,
+/// built, compared and hashed in a few instructions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Pair {
-    lo: End,
-    hi: End,
+    lo_ip: (u64, u64),
+    hi_ip: (u64, u64),
+    lo_port: u16,
+    hi_port: u16,
     v6: bool,
 }
 
 impl Pair {
     pub fn new(a: SocketAddr, b: SocketAddr) -> Pair {
-        let (ea, eb) = (End::of(a), End::of(b));
-        let (lo, hi) = if ea <= eb { (ea, eb) } else { (eb, ea) };
+        let (wa, wb) = (wide(a), wide(b));
+        let (lo, hi) = if wa <= wb { (wa, wb) } else { (wb, wa) };
         Pair {
-            lo,
-            hi,
+            lo_ip: lo.0,
+            hi_ip: hi.0,
+            lo_port: lo.1,
+            hi_port: hi.1,
             v6: a.is_ipv6(),
         }
     }
 
     /// The two endpoints, in the key's order.
     pub fn addrs(&self) -> (SocketAddr, SocketAddr) {
-        (self.lo.addr(self.v6), self.hi.addr(self.v6))
+        (
+            addr_of(self.lo_ip, self.lo_port, self.v6),
+            addr_of(self.hi_ip, self.hi_port, self.v6),
+        )
     }
 }
 
@@ -139,7 +170,7 @@ mod tests {
             [0, 0],
         );
         assert_ne!(v4, v6);
-        assert_eq!(std::mem::size_of::<FlowKey>(), 42);
+        assert_eq!(std::mem::size_of::<FlowKey>(), 48);
         assert_eq!(std::mem::size_of::<Endpoint>(), 19);
         for a in [
             "10.0.0.1:80",
