@@ -13,6 +13,12 @@ pub const ABSURD_GAP_S: f64 = 31_557_600.0;
 /// How `later` relates to `earlier` when it is not a plain step forward: the clock went
 /// backwards, or jumped by more than [`ABSURD_GAP_S`]. `None` for an ordinary step.
 pub fn clock_problem(earlier: Timestamp, later: Timestamp) -> Option<ClockProblem> {
+    // The ordinary step (every frame's) told in integers, without the float division: forward
+    // by less than the gap less a second is `None` whatever the division rounds to.
+    const ORDINARY_NS: i64 = (ABSURD_GAP_S as i64 - 1) * 1_000_000_000;
+    if (0..ORDINARY_NS).contains(&later.0.saturating_sub(earlier.0)) {
+        return None;
+    }
     let secs = later.secs_since(earlier);
     if secs < 0.0 {
         Some(ClockProblem::Backwards(-secs))
