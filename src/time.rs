@@ -204,22 +204,58 @@ pub struct TimestampDisplay {
     digits: u8,
 }
 
+impl TimestampDisplay {
+    /// The text, formatted on the stack (no allocation, no `fmt` machinery): what a JSON
+    /// number of every connection's timestamps is written from.
+    pub fn text(&self) -> DecimalText {
+        let n = self.ts.0;
+        let abs = n.unsigned_abs();
+        let (mut secs, frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
+        let mut out = DecimalText {
+            buf: [0; 32],
+            start: 32,
+        };
+        let mut push = |b: u8| {
+            out.start -= 1;
+            out.buf[out.start] = b;
+        };
+        if self.digits > 0 {
+            let mut scaled = frac / 10u64.pow(9 - u32::from(self.digits));
+            for _ in 0..self.digits {
+                push(b'0' + (scaled % 10) as u8);
+                scaled /= 10;
+            }
+            push(b'.');
+        }
+        loop {
+            push(b'0' + (secs % 10) as u8);
+            secs /= 10;
+            if secs == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            push(b'-');
+        }
+        out
+    }
+}
+
+/// A timestamp's decimal text in a fixed buffer (see [`TimestampDisplay::text`]).
+pub struct DecimalText {
+    buf: [u8; 32],
+    start: usize,
+}
+
+impl DecimalText {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..]).expect("ASCII digits")
+    }
+}
+
 impl fmt::Display for TimestampDisplay {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let n = self.ts.0;
-        let sign = if n < 0 { "-" } else { "" };
-        let abs = n.unsigned_abs();
-        let secs = abs / 1_000_000_000;
-        let frac = abs % 1_000_000_000;
-        if self.digits == 0 {
-            return write!(f, "{sign}{secs}");
-        }
-        let scaled = frac / 10u64.pow(9 - u32::from(self.digits));
-        write!(
-            f,
-            "{sign}{secs}.{scaled:0width$}",
-            width = usize::from(self.digits)
-        )
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -234,6 +270,30 @@ mod tests {
         assert_eq!(ts.display(6).to_string(), "1700000000.123456");
         assert_eq!(ts.display(0).to_string(), "1700000000");
         assert_eq!(Timestamp(5).display(9).to_string(), "0.000000005");
+        // The stack formatting agrees with `format!` of the parts, whatever the sign, size and
+        // digits.
+        for n in [
+            0,
+            1,
+            -1,
+            999_999_999,
+            -1_000_000_000,
+            5_000_000_123,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            for digits in 0..=9u8 {
+                let abs = i64::unsigned_abs(n);
+                let sign = if n < 0 { "-" } else { "" };
+                let secs = abs / 1_000_000_000;
+                let frac = (abs % 1_000_000_000) / 10u64.pow(9 - u32::from(digits));
+                let want = match digits {
+                    0 => format!("{sign}{secs}"),
+                    d => format!("{sign}{secs}.{frac:0w$}", w = usize::from(d)),
+                };
+                assert_eq!(Timestamp(n).display(digits).to_string(), want);
+            }
+        }
     }
 
     #[test]
