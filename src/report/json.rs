@@ -483,8 +483,8 @@ fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
     }
 }
 
-/// One connection as a JSON line (stamped with `label` when given), flushed at once so a
-/// reader downstream sees it now.
+/// One connection as a JSON line (stamped with `label` when given), written whole; flushing it
+/// for a reader downstream is the caller's choice (see `main`: where a reader follows).
 pub fn write_line(
     out: &mut dyn std::io::Write,
     c: &Connection,
@@ -495,8 +495,7 @@ pub fn write_line(
         buf.clear();
         serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits).with_label(label))?;
         buf.push(b'\n');
-        out.write_all(buf)?;
-        out.flush()
+        out.write_all(buf)
     })
 }
 
