@@ -208,36 +208,36 @@ impl TimestampDisplay {
     /// The text, formatted on the stack (no allocation, no `fmt` machinery): what a JSON
     /// number of every connection's timestamps is written from.
     pub fn text(&self) -> DecimalText {
+        // Laid out as [sign][seconds].[nine fraction digits], then cut after `digits` of them:
+        // every division is by a constant.
+        const DOT: usize = 22;
         let n = self.ts.0;
         let abs = n.unsigned_abs();
-        let (mut secs, frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
-        let mut out = DecimalText {
-            buf: [0; 32],
-            start: 32,
-        };
-        let mut push = |b: u8| {
-            out.start -= 1;
-            out.buf[out.start] = b;
-        };
-        if self.digits > 0 {
-            let mut scaled = frac / 10u64.pow(9 - u32::from(self.digits));
-            for _ in 0..self.digits {
-                push(b'0' + (scaled % 10) as u8);
-                scaled /= 10;
-            }
-            push(b'.');
+        let (mut secs, mut frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
+        let mut buf = [0u8; 32];
+        for b in buf[DOT + 1..DOT + 10].iter_mut().rev() {
+            *b = b'0' + (frac % 10) as u8;
+            frac /= 10;
         }
+        buf[DOT] = b'.';
+        let mut start = DOT;
         loop {
-            push(b'0' + (secs % 10) as u8);
+            start -= 1;
+            buf[start] = b'0' + (secs % 10) as u8;
             secs /= 10;
             if secs == 0 {
                 break;
             }
         }
         if n < 0 {
-            push(b'-');
+            start -= 1;
+            buf[start] = b'-';
         }
-        out
+        let end = match self.digits {
+            0 => DOT,
+            d => DOT + 1 + usize::from(d),
+        };
+        DecimalText { buf, start, end }
     }
 }
 
@@ -245,11 +245,12 @@ impl TimestampDisplay {
 pub struct DecimalText {
     buf: [u8; 32],
     start: usize,
+    end: usize,
 }
 
 impl DecimalText {
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[self.start..]).expect("ASCII digits")
+        std::str::from_utf8(&self.buf[self.start..self.end]).expect("ASCII digits")
     }
 }
 

@@ -260,7 +260,7 @@ struct StateJson {
 struct EndpointJson<'a> {
     address: Addr,
     final_state: &'static str,
-    states: Vec<StateJson>,
+    states: States<'a>,
     #[serde(flatten)]
     stats: &'a crate::analysis::count::DirStats,
 }
@@ -358,7 +358,7 @@ pub struct ConnectionJson<'a> {
     rtt: RttJson,
     rtt_by_direction: RttByDirection,
     reuse: Option<ReuseJson<'a>>,
-    events: Vec<EventJson<'a>>,
+    events: Events<'a>,
     events_dropped: u32,
 }
 
@@ -431,17 +431,11 @@ impl<'a> ConnectionJson<'a> {
                 reason: &r.reason,
                 outcome: r.outcome,
             }),
-            events: c
-                .story()
-                .into_iter()
-                .map(|e| EventJson {
-                    frame: e.frame,
-                    ts: Ts(e.ts, digits),
-                    from: e.side.map(|s| c.role_name(s)),
-                    kind: e.kind.name(),
-                    detail: e.detail,
-                })
-                .collect(),
+            events: Events {
+                story: c.story(),
+                c,
+                digits,
+            },
             events_dropped: c.events.dropped(),
         }
     }
@@ -461,25 +455,64 @@ pub fn connection(c: &Connection, digits: u8) -> Value {
 }
 
 fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
-    let end = &c.ends[side];
-    let mut states = Vec::with_capacity(end.transitions.len() + 1);
-    states.push(StateJson {
-        state: end.initial.name(),
-        ts: Ts(c.first_ts, digits),
-        frame: None,
-        inferred: end.initial_inferred,
-    });
-    states.extend(end.transitions.iter().map(|t| StateJson {
-        state: t.to.name(),
-        ts: Ts(t.ts, digits),
-        frame: t.frame,
-        inferred: t.inferred,
-    }));
     EndpointJson {
         address: Addr(c.addrs[side]),
-        final_state: end.state.name(),
-        states,
+        final_state: c.ends[side].state.name(),
+        states: States { c, side, digits },
         stats: &c.dirs[side].stats,
+    }
+}
+
+/// An endpoint's states, the initial one first, each made into JSON as it is written: no list
+/// is built per endpoint.
+struct States<'a> {
+    c: &'a Connection,
+    side: Side,
+    digits: u8,
+}
+
+impl Serialize for States<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (end, digits) = (&self.c.ends[self.side], self.digits);
+        let mut seq = s.serialize_seq(Some(end.transitions.len() + 1))?;
+        seq.serialize_element(&StateJson {
+            state: end.initial.name(),
+            ts: Ts(self.c.first_ts, digits),
+            frame: None,
+            inferred: end.initial_inferred,
+        })?;
+        for t in &end.transitions {
+            seq.serialize_element(&StateJson {
+                state: t.to.name(),
+                ts: Ts(t.ts, digits),
+                frame: t.frame,
+                inferred: t.inferred,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// The connection's story, each entry made into JSON as it is written.
+struct Events<'a> {
+    story: Vec<crate::conn::story::Entry<'a>>,
+    c: &'a Connection,
+    digits: u8,
+}
+
+impl Serialize for Events<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.story.len()))?;
+        for e in &self.story {
+            seq.serialize_element(&EventJson {
+                frame: e.frame,
+                ts: Ts(e.ts, self.digits),
+                from: e.side.map(|s| self.c.role_name(s)),
+                kind: e.kind.name(),
+                detail: e.detail,
+            })?;
+        }
+        seq.end()
     }
 }
 
