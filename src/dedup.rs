@@ -32,8 +32,11 @@ struct Entry {
 }
 
 pub struct Dedup {
-    /// The hashes of the last [`RECENT`] frames, apart from their times so that comparing all
-    /// of them is one vectorised pass; slots from `filled` on are not frames yet.
+    /// The low 32 bits of the hashes of the last [`RECENT`] frames, apart from the rest so that
+    /// comparing all of them is one short vectorised pass (eight SSE2 compares); slots from
+    /// `filled` on are not frames yet.
+    recent_tag: [u32; RECENT],
+    /// Their whole hashes, read only where the low bits matched.
     recent_hash: [u64; RECENT],
     /// Their timestamps (nanoseconds), read only where the hash matched.
     recent_ts: [i64; RECENT],
@@ -59,6 +62,7 @@ pub struct Dedup {
 impl Default for Dedup {
     fn default() -> Dedup {
         Dedup {
+            recent_tag: [0; RECENT],
             recent_hash: [0; RECENT],
             recent_ts: [0; RECENT],
             filled: 0,
@@ -106,6 +110,7 @@ impl Dedup {
             self.history[(self.written % HISTORY as u64) as usize] = e;
             self.written += 1;
         }
+        self.recent_tag[self.next] = e.hash as u32;
         self.recent_hash[self.next] = e.hash;
         self.recent_ts[self.next] = e.ts;
         self.next = (self.next + 1) % RECENT;
@@ -114,14 +119,15 @@ impl Dedup {
     }
 
     /// Case (a): one of the recent frames has `e`'s hash and is at most [`NEAR_NS`] apart.
-    /// Every hash is compared without a branch (so the loop vectorises); only a match, nearly
-    /// always a duplicate, looks at the filled slots one by one.
+    /// Every hash's low bits are compared without a branch (so the loop vectorises); only a
+    /// match, nearly always a duplicate, looks at the filled slots one by one.
     fn near(&self, e: Entry) -> bool {
+        let tag = e.hash as u32;
         let matches = self
-            .recent_hash
+            .recent_tag
             .iter()
-            .fold(0u32, |n, &h| n + u32::from(h == e.hash));
-        matches > 0
+            .fold(0u32, |any, &t| any | u32::from(t == tag));
+        matches != 0
             && (0..self.filled).any(|i| {
                 self.recent_hash[i] == e.hash
                     && self.recent_ts[i].abs_diff(e.ts) <= NEAR_NS.unsigned_abs()
