@@ -18,6 +18,7 @@ pub(super) fn decode_tcp(
 }
 
 /// [`decode_tcp`] into the caller's segment: the hot path moves no segment around.
+#[inline]
 pub(super) fn decode_tcp_into(
     t: &[u8],
     declared: usize,
