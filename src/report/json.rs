@@ -2,8 +2,6 @@
 
 use std::str::FromStr;
 
-use std::net::SocketAddr;
-
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value, json};
@@ -16,7 +14,10 @@ use crate::conn::{Connection, Side};
 use crate::decode::segment::TcpOptions;
 use crate::time::Timestamp;
 
+mod addr;
 mod time_wait;
+
+use addr::Addr;
 
 pub use time_wait::{TimeWaitJson, time_wait, time_wait_endpoint, time_wait_host};
 
@@ -188,15 +189,6 @@ struct N3(f64);
 impl Serialize for N3 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64((self.0 * 1000.0).round() / 1000.0)
-    }
-}
-
-/// `ip:port` written straight into the output.
-struct Addr(SocketAddr);
-
-impl Serialize for Addr {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
     }
 }
 
