@@ -15,9 +15,11 @@ use crate::decode::segment::TcpOptions;
 use crate::time::Timestamp;
 
 mod addr;
+mod number;
 mod time_wait;
 
 use addr::Addr;
+use number::{N3, Ts};
 
 pub use time_wait::{TimeWaitJson, time_wait, time_wait_endpoint, time_wait_host};
 
@@ -164,31 +166,6 @@ impl<'a> Document<'a> {
                 .map(|p| json!({ "kind": p.kind, "summary": p.summary, "connections": p.connections }))
                 .collect(),
         }
-    }
-}
-
-/// A timestamp serialized as a JSON number with the capture's full precision.
-struct Ts(Timestamp, u8);
-
-impl Serialize for Ts {
-    /// As serde_json serializes a [`Number`] (arbitrary_precision): its text under serde_json's
-    /// number token, written as is; formatted on the stack, not parsed back (a test holds it
-    /// to [`ts`]).
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        const NUMBER: &str = "$serde_json::private::Number";
-        let mut st = s.serialize_struct(NUMBER, 1)?;
-        st.serialize_field(NUMBER, self.0.display(self.1).text().as_str())?;
-        st.end()
-    }
-}
-
-/// A quantity rounded to three decimals (see [`num3`]); not finite is `null`.
-struct N3(f64);
-
-impl Serialize for N3 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((self.0 * 1000.0).round() / 1000.0)
     }
 }
 
@@ -527,29 +504,4 @@ pub fn write_line(
 thread_local! {
     /// The buffer a JSON line is serialized into before it is written whole.
     static LINE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_timestamp_is_written_as_the_number_ts_gives() {
-        for n in [
-            0,
-            7,
-            -7,
-            1_700_000_000_123_456_789,
-            -1_000_000_001,
-            i64::MAX,
-            i64::MIN,
-        ] {
-            for digits in 0..=9 {
-                let (t, want) = (Timestamp(n), ts(Timestamp(n), digits));
-                let text = serde_json::to_string(&Ts(t, digits)).unwrap();
-                assert_eq!(text, serde_json::to_string(&want).unwrap());
-                assert_eq!(serde_json::to_value(Ts(t, digits)).unwrap(), want);
-            }
-        }
-    }
 }
