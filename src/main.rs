@@ -83,7 +83,13 @@ fn main() -> ExitCode {
     let label = plan.config.label.as_deref();
     let mut matched = 0u64;
     let mut hits: Vec<Vec<u32>> = vec![Vec::new(); plan.rules.len()];
-    let mut lines = io::BufWriter::new(io::stdout().lock());
+    let mut lines = report::stdout::Stdout::new();
+    // Each line is flushed as it is written where someone may be reading as it comes: stdout
+    // is a terminal, a pipe or a socket, or a capture read live from a pipe may keep the next
+    // line (and the flush with it) waiting for traffic. Into a regular file or /dev/null from
+    // capture files, the lines go in 64 KiB blocks: the pass runs flat out, and a system call
+    // per line was a tenth of its time (40k connections).
+    let flush_each = lines.reader_follows() || !plan.inputs.iter().all(Input::never_waits);
     let mut write_error: Option<io::Error> = None;
     // Output files are created when the first thing is written to them, so an unusable capture
     // leaves none behind.
@@ -138,7 +144,9 @@ fn main() -> ExitCode {
                     }
                 };
             }
-            match json::write_line(&mut lines, c, digits, label) {
+            let written = json::write_line(&mut lines, c, digits, label)
+                .and_then(|()| if flush_each { lines.flush() } else { Ok(()) });
+            match written {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     write_error = Some(e);
@@ -183,6 +191,9 @@ fn main() -> ExitCode {
         }
         result
     };
+    if let Err(e) = lines.flush() {
+        write_error.get_or_insert(e);
+    }
     drop(lines);
     let audit = match audit {
         Ok(a) => a,
@@ -414,8 +425,7 @@ fn write_report(plan: &Plan, a: &Audit, selected: &[usize]) -> io::Result<()> {
         ids: &plan.selection.ids,
     };
     let writer: &dyn Report = boxed.as_deref().unwrap_or(&html);
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = report::stdout::Stdout::new();
     writer.write(&mut out, a, selected)?;
     out.flush()
 }

@@ -47,6 +47,12 @@ pub const ABSURD_GAP_S: f64 = 31_557_600.0;
 /// How `later` relates to `earlier` when it is not a plain step forward: the clock went
 /// backwards, or jumped by more than [`ABSURD_GAP_S`]. `None` for an ordinary step.
 pub fn clock_problem(earlier: Timestamp, later: Timestamp) -> Option<ClockProblem> {
+    // The ordinary step (every frame's) told in integers, without the float division: forward
+    // by less than the gap less a second is `None` whatever the division rounds to.
+    const ORDINARY_NS: i64 = (ABSURD_GAP_S as i64 - 1) * 1_000_000_000;
+    if (0..ORDINARY_NS).contains(&later.0.saturating_sub(earlier.0)) {
+        return None;
+    }
     let secs = later.secs_since(earlier);
     if secs < 0.0 {
         Some(ClockProblem::Backwards(-secs))
@@ -232,22 +238,59 @@ pub struct TimestampDisplay {
     digits: u8,
 }
 
+impl TimestampDisplay {
+    /// The text, formatted on the stack (no allocation, no `fmt` machinery): what a JSON
+    /// number of every connection's timestamps is written from.
+    pub fn text(&self) -> DecimalText {
+        // Laid out as [sign][seconds].[nine fraction digits], then cut after `digits` of them:
+        // every division is by a constant.
+        const DOT: usize = 22;
+        let n = self.ts.0;
+        let abs = n.unsigned_abs();
+        let (mut secs, mut frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
+        let mut buf = [0u8; 32];
+        for b in buf[DOT + 1..DOT + 10].iter_mut().rev() {
+            *b = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        buf[DOT] = b'.';
+        let mut start = DOT;
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (secs % 10) as u8;
+            secs /= 10;
+            if secs == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            start -= 1;
+            buf[start] = b'-';
+        }
+        let end = match self.digits {
+            0 => DOT,
+            d => DOT + 1 + usize::from(d),
+        };
+        DecimalText { buf, start, end }
+    }
+}
+
+/// A timestamp's decimal text in a fixed buffer (see [`TimestampDisplay::text`]).
+pub struct DecimalText {
+    buf: [u8; 32],
+    start: usize,
+    end: usize,
+}
+
+impl DecimalText {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..self.end]).expect("ASCII digits")
+    }
+}
+
 impl fmt::Display for TimestampDisplay {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let n = self.ts.0;
-        let sign = if n < 0 { "-" } else { "" };
-        let abs = n.unsigned_abs();
-        let secs = abs / 1_000_000_000;
-        let frac = abs % 1_000_000_000;
-        if self.digits == 0 {
-            return write!(f, "{sign}{secs}");
-        }
-        let scaled = frac / 10u64.pow(9 - u32::from(self.digits));
-        write!(
-            f,
-            "{sign}{secs}.{scaled:0width$}",
-            width = usize::from(self.digits)
-        )
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -262,6 +305,30 @@ mod tests {
         assert_eq!(ts.display(6).to_string(), "1700000000.123456");
         assert_eq!(ts.display(0).to_string(), "1700000000");
         assert_eq!(Timestamp(5).display(9).to_string(), "0.000000005");
+        // The stack formatting agrees with `format!` of the parts, whatever the sign, size and
+        // digits.
+        for n in [
+            0,
+            1,
+            -1,
+            999_999_999,
+            -1_000_000_000,
+            5_000_000_123,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            for digits in 0..=9u8 {
+                let abs = i64::unsigned_abs(n);
+                let sign = if n < 0 { "-" } else { "" };
+                let secs = abs / 1_000_000_000;
+                let frac = (abs % 1_000_000_000) / 10u64.pow(9 - u32::from(digits));
+                let want = match digits {
+                    0 => format!("{sign}{secs}"),
+                    d => format!("{sign}{secs}.{frac:0w$}", w = usize::from(d)),
+                };
+                assert_eq!(Timestamp(n).display(digits).to_string(), want);
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,16 @@ impl Input {
         }
     }
 
+    /// A file that is all there, a regular file or bytes in memory: not a pipe whose next
+    /// frame may wait for its writer.
+    pub fn never_waits(&self) -> bool {
+        match self {
+            Input::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+            Input::Bytes(_) => true,
+            Input::Stdin => false,
+        }
+    }
+
     pub fn name(&self) -> String {
         match self {
             Input::Path(p) => p.display().to_string(),

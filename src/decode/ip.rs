@@ -12,6 +12,7 @@ use crate::decode::tcp::{decode_tcp, decode_tcp_into};
 use crate::decode::{Decoded, SkipReason};
 
 /// Decode the TCP segment inside `ip` into `seg`.
+#[inline]
 pub(super) fn decode_ip_into<'a>(
     frame: &Frame<'a>,
     ip: &'a [u8],
@@ -79,6 +80,7 @@ fn via_etherparse<'a>(frame: &Frame<'a>, ip: &'a [u8], open_tunnels: bool) -> De
 /// header without extensions, whose length field is set, not a fragment. Anything else (`None`)
 /// goes through etherparse. Both read the payload length the same way: from the IP length
 /// field, whether or not the snaplen cut the bytes.
+#[inline]
 fn plain_tcp(ip: &[u8], seg: &mut Segment) -> Option<Result<(), SkipReason>> {
     match *ip.first()? {
         0x45 if ip.len() >= 20 => {

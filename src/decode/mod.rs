@@ -195,7 +195,10 @@ pub fn decode_into(frame: &Frame, seg: &mut Segment) -> Result<(), SkipReason> {
 }
 
 /// [`decode_into`], also giving the frame's IP packet (what [`ip_packet`] gives), so the hot
-/// path strips the link layer once.
+/// path strips the link layer once. Inlined with the layers below it into the reader's loop:
+/// their results then stay in registers, not written to the stack and read back (a read of
+/// two halves stored apart, which the store buffer cannot forward).
+#[inline]
 pub fn decode_ip_of<'a>(frame: &Frame<'a>, seg: &mut Segment) -> Result<&'a [u8], SkipReason> {
     let Some(link) = frame.link_type else {
         return Err(SkipReason::BadInterface);

@@ -2,8 +2,6 @@
 
 use std::str::FromStr;
 
-use std::net::SocketAddr;
-
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value, json};
@@ -14,9 +12,16 @@ use crate::conn::story::Detail;
 use crate::conn::summary::{Party, Role};
 use crate::conn::{Connection, Side};
 use crate::decode::segment::TcpOptions;
-use crate::report::endpoint;
 use crate::time::Timestamp;
-use crate::time_wait::{EndpointTimeWait, HostTimeWait};
+
+mod addr;
+mod number;
+mod time_wait;
+
+use addr::Addr;
+use number::{N3, Ts};
+
+pub use time_wait::{TimeWaitJson, time_wait, time_wait_endpoint, time_wait_host};
 
 pub const SCHEMA: &str = "tcpflow-audit/1";
 
@@ -171,33 +176,6 @@ impl<'a> Document<'a> {
     }
 }
 
-/// A timestamp serialized as a JSON number with the capture's full precision.
-struct Ts(Timestamp, u8);
-
-impl Serialize for Ts {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ts(self.0, self.1).serialize(s)
-    }
-}
-
-/// A quantity rounded to three decimals (see [`num3`]); not finite is `null`.
-struct N3(f64);
-
-impl Serialize for N3 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((self.0 * 1000.0).round() / 1000.0)
-    }
-}
-
-/// `ip:port` written straight into the output.
-struct Addr(SocketAddr);
-
-impl Serialize for Addr {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
-}
-
 #[derive(Serialize)]
 struct OptionsJson {
     mss: Option<u16>,
@@ -258,7 +236,7 @@ struct StateJson {
 struct EndpointJson<'a> {
     address: Addr,
     final_state: &'static str,
-    states: Vec<StateJson>,
+    states: States<'a>,
     #[serde(flatten)]
     stats: &'a crate::analysis::count::DirStats,
 }
@@ -356,7 +334,7 @@ pub struct ConnectionJson<'a> {
     rtt: RttJson,
     rtt_by_direction: RttByDirection,
     reuse: Option<ReuseJson<'a>>,
-    events: Vec<EventJson<'a>>,
+    events: Events<'a>,
     events_dropped: u32,
 }
 
@@ -429,17 +407,11 @@ impl<'a> ConnectionJson<'a> {
                 reason: &r.reason,
                 outcome: r.outcome.name(),
             }),
-            events: c
-                .story()
-                .into_iter()
-                .map(|e| EventJson {
-                    frame: e.frame,
-                    ts: Ts(e.ts, digits),
-                    from: e.side.map(|s| c.role_name(s)),
-                    kind: e.kind.name(),
-                    detail: e.detail,
-                })
-                .collect(),
+            events: Events {
+                story: c.story(),
+                c,
+                digits,
+            },
             events_dropped: c.events.dropped(),
         }
     }
@@ -459,128 +431,69 @@ pub fn connection(c: &Connection, digits: u8) -> Value {
 }
 
 fn endpoint_json(c: &Connection, side: Side, digits: u8) -> EndpointJson<'_> {
-    let end = &c.ends[side];
-    let mut states = Vec::with_capacity(end.transitions.len() + 1);
-    states.push(StateJson {
-        state: end.initial.name(),
-        ts: Ts(c.first_ts, digits),
-        frame: None,
-        inferred: end.initial_inferred,
-    });
-    states.extend(end.transitions.iter().map(|t| StateJson {
-        state: t.to.name(),
-        ts: Ts(t.ts, digits),
-        frame: t.frame,
-        inferred: t.inferred,
-    }));
     EndpointJson {
         address: Addr(c.addrs[side]),
-        final_state: end.state.name(),
-        states,
+        final_state: c.ends[side].state.name(),
+        states: States { c, side, digits },
         stats: &c.dirs[side].stats,
     }
 }
 
-/// The document's `time_wait` object (also `time-wait --format json`).
-pub fn time_wait(a: &Audit, digits: u8) -> TimeWaitJson<'_> {
-    TimeWaitJson { a, digits }
-}
-
-/// The `time_wait` section, written record by record as it is serialized: a capture where
-/// every client port held TIME_WAIT has a record per port, never all built at once.
-pub struct TimeWaitJson<'a> {
-    a: &'a Audit,
+/// An endpoint's states, the initial one first, each made into JSON as it is written: no list
+/// is built per endpoint.
+struct States<'a> {
+    c: &'a Connection,
+    side: Side,
     digits: u8,
 }
 
-impl Serialize for TimeWaitJson<'_> {
+impl Serialize for States<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let (tw, label, digits) = (&self.a.time_wait, self.a.label.as_deref(), self.digits);
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("duration_s", &tw.duration_s)?;
-        m.serialize_entry(
-            "by_endpoint",
-            &Records(&tw.by_endpoint, &|e| time_wait_endpoint(e, digits, label)),
-        )?;
-        m.serialize_entry(
-            "by_host",
-            &Records(&tw.by_host, &|h| time_wait_host(h, digits, label)),
-        )?;
-        m.end()
-    }
-}
-
-/// A list serialized one record at a time, each made into JSON only when its turn comes.
-struct Records<'a, T>(&'a [T], &'a dyn Fn(&T) -> Value);
-
-impl<T> Serialize for Records<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for r in self.0 {
-            seq.serialize_element(&(self.1)(r))?;
+        let (end, digits) = (&self.c.ends[self.side], self.digits);
+        let mut seq = s.serialize_seq(Some(end.transitions.len() + 1))?;
+        seq.serialize_element(&StateJson {
+            state: end.initial.name(),
+            ts: Ts(self.c.first_ts, digits),
+            frame: None,
+            inferred: end.initial_inferred,
+        })?;
+        for t in &end.transitions {
+            seq.serialize_element(&StateJson {
+                state: t.to.name(),
+                ts: Ts(t.ts, digits),
+                frame: t.frame,
+                inferred: t.inferred,
+            })?;
         }
         seq.end()
     }
 }
 
-/// One host's TIME_WAIT record, stamped with `--label` when given.
-pub fn time_wait_host(h: &HostTimeWait, digits: u8, label: Option<&str>) -> Value {
-    let mut v = tw_host_fields(h, digits);
-    if let (Some(label), Value::Object(map)) = (label, &mut v) {
-        map.shift_insert(0, "label".into(), Value::String(label.into()));
+/// The connection's story, each entry made into JSON as it is written.
+struct Events<'a> {
+    story: Vec<crate::conn::story::Entry<'a>>,
+    c: &'a Connection,
+    digits: u8,
+}
+
+impl Serialize for Events<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.story.len()))?;
+        for e in &self.story {
+            seq.serialize_element(&EventJson {
+                frame: e.frame,
+                ts: Ts(e.ts, self.digits),
+                from: e.side.map(|s| self.c.role_name(s)),
+                kind: e.kind.name(),
+                detail: e.detail,
+            })?;
+        }
+        seq.end()
     }
-    v
 }
 
-fn tw_host_fields(h: &HostTimeWait, digits: u8) -> Value {
-    json!({
-        "host": h.host.to_string(),
-        "role": h.role,
-        "ports": h.ports,
-        "connections": h.connections,
-        "closed_actively": h.closed_actively,
-        "entered": h.entered,
-        "peak": h.peak,
-        "peak_ts": h.peak_ts.map_or(Value::Null, |t| ts(t, digits)),
-        "held_at_end": h.held_at_end,
-        "rate_per_s": num3(h.rate_per_s),
-        "busiest_peer": h.busiest_peer.map_or(Value::Null, |(p, n)| json!({"address": endpoint(p), "entered": n})),
-        "diagnosis": h.diagnosis,
-    })
-}
-
-/// One `time_wait.by_endpoint` record, stamped with `label` when given.
-pub fn time_wait_endpoint(e: &EndpointTimeWait, digits: u8, label: Option<&str>) -> Value {
-    let mut v = tw_endpoint_fields(e, digits);
-    if let (Some(label), Value::Object(map)) = (label, &mut v) {
-        map.shift_insert(0, "label".into(), Value::String(label.into()));
-    }
-    v
-}
-
-fn tw_endpoint_fields(e: &EndpointTimeWait, digits: u8) -> Value {
-    json!({
-        "endpoint": endpoint(e.endpoint),
-        "role": e.role,
-        "connections": e.connections,
-        "closed_actively": e.closed_actively,
-        "closed_passively": e.closed_passively,
-        "entered": e.entered,
-        "peak": e.peak,
-        "peak_ts": e.peak_ts.map_or(Value::Null, |t| ts(t, digits)),
-        "held_at_end": e.held_at_end,
-        "reused": e.reused,
-        "reused_acceptable": e.reused_acceptable,
-        "peer_ports": e.peer_ports,
-        "fastest_port_reuse_s": opt_num3(e.fastest_port_reuse_s),
-        "series": e.series,
-        "diagnosis": e.diagnosis,
-    })
-}
-
-/// One connection as a JSON line (stamped with `label` when given), flushed at once so a
-/// reader downstream sees it now.
+/// One connection as a JSON line (stamped with `label` when given), written whole; flushing it
+/// for a reader downstream is the caller's choice (see `main`: where a reader follows).
 pub fn write_line(
     out: &mut dyn std::io::Write,
     c: &Connection,
@@ -591,8 +504,7 @@ pub fn write_line(
         buf.clear();
         serde_json::to_writer(&mut *buf, &ConnectionJson::new(c, digits).with_label(label))?;
         buf.push(b'\n');
-        out.write_all(buf)?;
-        out.flush()
+        out.write_all(buf)
     })
 }
 

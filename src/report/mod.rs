@@ -14,6 +14,7 @@ pub mod graph_data;
 pub mod html;
 pub mod json;
 pub mod parquet;
+pub mod stdout;
 pub mod table;
 pub mod timeline;
 
