@@ -143,7 +143,7 @@ pub fn audit_with(input: &Input, config: &Config, hooks: Hooks) -> Result<Audit,
 ///
 /// [`read_captures`]: crate::capture::read_captures
 pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Audit, CaptureError> {
-    if config.threads > 1 && hooks.frame.is_none() && inputs.iter().all(never_waits) {
+    if config.threads > 1 && hooks.frame.is_none() && inputs.iter().all(Input::never_waits) {
         return pipeline::audit_files(inputs, config, hooks);
     }
     let Hooks {
@@ -186,16 +186,6 @@ pub fn audit_files(inputs: &[Input], config: &Config, hooks: Hooks) -> Result<Au
         }
     })?;
     Ok(conclude(capture, reading, analysis, config))
-}
-
-/// A file that is all there: a regular file or bytes in memory, not a pipe that may wait for
-/// its writer.
-fn never_waits(input: &Input) -> bool {
-    match input {
-        Input::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
-        Input::Bytes(_) => true,
-        Input::Stdin => false,
-    }
 }
 
 /// The capture has been read: settle what is still tracked and build the [`Audit`].
