@@ -78,6 +78,16 @@ print(f"{time.monotonic() - t0:.4f} {peak}")
 EOF
 }
 
+# timed CMD...: one run, wall seconds only (no polling, so short runs are timed closely)
+timed() {
+    python3 - "$@" <<'EOF'
+import subprocess, sys, time
+t0 = time.perf_counter()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(f"{time.perf_counter() - t0:.4f}")
+EOF
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 {
@@ -138,6 +148,9 @@ if [[ $SCALING == 1 ]]; then
         echo
         echo "## Time per frame as captures grow (json, --threads 1, median of $RUNS)"
         echo
+        echo "Timed without memory polling (the peak comes from one more run), so short runs are timed closely;"
+        echo "each time still includes starting the process."
+        echo
         echo "| capture | frames | time | ns per frame | floor ns per frame | peak anon memory |"
         echo "|---|---|---|---|---|---|"
     } >>"$OUT"
@@ -146,13 +159,12 @@ if [[ $SCALING == 1 ]]; then
         file=$DIR/$name.pcap
         [[ -s $file ]] || $gen >/dev/null 2>&1
         frames=$("$DIR/floor" "$file" | sed -E 's/.*packets ([0-9]+).*/\1/')
-        ts=() fs=() peak=0
+        ts=() fs=()
         for ((i = 0; i < RUNS; i++)); do
-            fs+=("$(measure "$DIR/floor" "$file" | cut -d' ' -f1)")
-            read -r secs m < <(measure "$AUDIT" --format json --threads 1 "$file")
-            ts+=("$secs")
-            peak=$((peak > m ? peak : m))
+            fs+=("$(timed "$DIR/floor" "$file")")
+            ts+=("$(timed "$AUDIT" --format json --threads 1 "$file")")
         done
+        peak=$(measure "$AUDIT" --format json --threads 1 "$file" | cut -d' ' -f2)
         secs=$(printf '%s\n' "${ts[@]}" | median)
         floor=$(printf '%s\n' "${fs[@]}" | median)
         awk -v n="$name" -v f="$frames" -v s="$secs" -v fl="$floor" -v k="$peak" 'BEGIN {

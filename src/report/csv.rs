@@ -1,5 +1,7 @@
 //! CSV: one row per connection (RFC 4180 quoting), its columns taken from the registry.
 
+use std::fmt::Write as _;
+
 use crate::audit::Audit;
 use crate::conn::Connection;
 use crate::report::columns::{self, Field, Plain, Row, Scope};
@@ -56,14 +58,22 @@ pub fn cell(text: &str) -> String {
     }
 }
 
+/// One connection's row: each cell written into the row in place, and quoted only when it
+/// holds a comma, a quote or a newline.
 pub fn row(c: &Connection, digits: u8) -> String {
     let r = Row::new(c);
-    let mut s = String::new();
+    let mut s = String::with_capacity(512);
     for (i, (f, scope)) in columns().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&cell(&Plain(&f.value(&r, scope), digits).to_string()));
+        let start = s.len();
+        let _ = write!(s, "{}", Plain(&f.value(&r, scope), digits));
+        if s[start..].contains([',', '"', '\n']) {
+            let quoted = cell(&s[start..]);
+            s.truncate(start);
+            s.push_str(&quoted);
+        }
     }
     s
 }
