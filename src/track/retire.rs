@@ -157,15 +157,13 @@ impl Tracker {
         done.sort_by_key(|c| c.id);
         // Nothing is retired by time any more.
         self.closed.heap = BinaryHeap::new();
-        // The keys in order of id, each slot taken out of the table as its turn comes.
-        let mut order: Vec<(u32, FlowKey)> = self.live.iter().map(|(&k, s)| (s.id(), k)).collect();
-        order.sort_unstable_by_key(|&(id, _)| id);
         let mut held = self.held();
+        // The slots in order of id, out of the table, which is given back.
+        let mut order: Vec<(FlowKey, Slot)> = std::mem::take(&mut self.live).into_iter().collect();
+        order.sort_unstable_by_key(|(_, s)| s.id());
         let mut done = done.into_iter().peekable();
-        for (id, key) in order {
-            let Some(slot) = self.live.remove(&key) else {
-                continue;
-            };
+        for (key, slot) in order {
+            let id = slot.id();
             while let Some(c) = done.next_if(|c| c.id < id) {
                 f(c, held);
             }
