@@ -53,13 +53,17 @@ impl<T> Serialize for Records<'_, T> {
     }
 }
 
-/// One host's TIME_WAIT record, stamped with `--label` when given.
-pub fn time_wait_host(h: &HostTimeWait, digits: u8, label: Option<&str>) -> Value {
-    let mut v = tw_host_fields(h, digits);
+/// `v` with `--label` first, when given.
+fn labelled(mut v: Value, label: Option<&str>) -> Value {
     if let (Some(label), Value::Object(map)) = (label, &mut v) {
         map.shift_insert(0, "label".into(), Value::String(label.into()));
     }
     v
+}
+
+/// One host's TIME_WAIT record, stamped with `--label` when given.
+pub fn time_wait_host(h: &HostTimeWait, digits: u8, label: Option<&str>) -> Value {
+    labelled(tw_host_fields(h, digits), label)
 }
 
 fn tw_host_fields(h: &HostTimeWait, digits: u8) -> Value {
@@ -81,11 +85,7 @@ fn tw_host_fields(h: &HostTimeWait, digits: u8) -> Value {
 
 /// One `time_wait.by_endpoint` record, stamped with `label` when given.
 pub fn time_wait_endpoint(e: &EndpointTimeWait, digits: u8, label: Option<&str>) -> Value {
-    let mut v = tw_endpoint_fields(e, digits);
-    if let (Some(label), Value::Object(map)) = (label, &mut v) {
-        map.shift_insert(0, "label".into(), Value::String(label.into()));
-    }
-    v
+    labelled(tw_endpoint_fields(e, digits), label)
 }
 
 fn tw_endpoint_fields(e: &EndpointTimeWait, digits: u8) -> Value {
