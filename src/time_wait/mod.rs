@@ -2,6 +2,7 @@
 //! endpoint holds in TIME_WAIT over time, 4-tuple reuse, and a diagnosis in plain words.
 
 use crate::fastmap::FastMap;
+use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 
@@ -295,18 +296,23 @@ impl TimeWaitAccumulator {
                 (a.first_seen, e)
             })
             .collect();
-        by_endpoint.sort_by(|(ia, a), (ib, b)| {
-            b.entered
-                .cmp(&a.entered)
-                .then(b.closed_actively.cmp(&a.closed_actively))
-                .then(ia.cmp(ib))
-        });
+        by_endpoint.sort_by_key(|(first, e)| report_order(e.entered, e.closed_actively, *first));
         TimeWaitReport {
             duration_s,
             by_endpoint: by_endpoint.into_iter().map(|(_, e)| e).collect(),
             by_host,
         }
     }
+}
+
+/// The order endpoints and hosts are reported in: most TIME_WAIT entries first, then most
+/// active closes, then the first seen.
+fn report_order(
+    entered: u32,
+    closed_actively: u32,
+    first_seen: (u32, u8),
+) -> (Reverse<u32>, Reverse<u32>, (u32, u8)) {
+    (Reverse(entered), Reverse(closed_actively), first_seen)
 }
 
 fn role(a: &Acc) -> &'static str {
@@ -429,12 +435,7 @@ fn hosts(
             (h.first_seen, t)
         })
         .collect();
-    out.sort_by(|(ia, a), (ib, b)| {
-        b.entered
-            .cmp(&a.entered)
-            .then(b.closed_actively.cmp(&a.closed_actively))
-            .then(ia.cmp(ib))
-    });
+    out.sort_by_key(|(first, h)| report_order(h.entered, h.closed_actively, *first));
     out.into_iter().map(|(_, h)| h).collect()
 }
 
