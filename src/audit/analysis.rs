@@ -75,8 +75,10 @@ impl<'h> Analysis<'h> {
 
     /// Hand over what finished with the last segment, and keep within the memory bound.
     pub fn settle(&mut self, ts_digits: u8) {
-        for c in self.tracker.drain_finished() {
-            self.done.add(c, ts_digits);
+        if self.tracker.has_finished() {
+            for c in self.tracker.drain_finished() {
+                self.done.add(c, ts_digits);
+            }
         }
         if self.budget.exceeded_by(self.done.held(&self.tracker)) {
             evict(

@@ -27,6 +27,7 @@ mod key;
 mod retire;
 mod reuse;
 mod slot;
+mod table;
 
 pub use key::{Endpoint, FlowKey, Pair};
 
@@ -34,6 +35,7 @@ pub use slot::{FirstSyn, Slot};
 
 use budget::{Candidate, Held, eviction_rank};
 use retire::ClosedQueue;
+use table::FlowTable;
 
 /// The shortest quiet time after which a closed connection is retired: Linux's TIME_WAIT
 /// (`TCP_TIMEWAIT_LEN`, 60 s), so a short `--time-wait` does not split a connection whose last
@@ -134,7 +136,7 @@ fn is_closed(c: &Connection) -> bool {
 pub struct Tracker {
     /// The current incarnation of every 4-tuple not yet retired: a connection, boxed (it is a
     /// few KiB, and the table moves its entries when it grows), or only its first SYN.
-    live: FastMap<FlowKey, Slot>,
+    live: FlowTable,
     /// Hold a connection that has seen only its first SYN as that SYN ([`Slot::First`]);
     /// off when every segment's connection must be at hand ([`Tracker::connection_of`]).
     compact: bool,
@@ -179,11 +181,15 @@ pub struct Tracker {
     vlan_alias: FastMap<FlowKey, [u16; 2]>,
 }
 
-/// Remember the hosts of `conn` that showed they send no tail loss probes.
+/// Remember the hosts of `conn` that showed they send no tail loss probes. Called for every
+/// segment, so the common answer (neither does) is two loads, inlined.
+#[inline]
 fn note_no_probes(hosts: &mut FastMap<IpAddr, ()>, conn: &Connection) {
-    for s in 0..2 {
-        if conn.dirs[s].sends_no_probes {
-            hosts.insert(conn.addrs[s].ip(), ());
+    if conn.dirs[0].sends_no_probes || conn.dirs[1].sends_no_probes {
+        for s in 0..2 {
+            if conn.dirs[s].sends_no_probes {
+                hosts.insert(conn.addrs[s].ip(), ());
+            }
         }
     }
 }
@@ -191,7 +197,7 @@ fn note_no_probes(hosts: &mut FastMap<IpAddr, ()>, conn: &Connection) {
 impl Tracker {
     pub fn new(timeline: TimelineSelect, time_wait_s: f64) -> Tracker {
         Tracker {
-            live: fastmap::new(),
+            live: FlowTable::default(),
             compact: true,
             first_syns: 0,
             frozen: Held::default(),
@@ -469,6 +475,11 @@ impl Tracker {
     }
 
     /// Connections finished so far, in the order they finished.
+    /// Whether [`Tracker::drain_finished`] has anything to give (most segments finish nothing).
+    pub fn has_finished(&self) -> bool {
+        !self.finished.is_empty()
+    }
+
     pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.finished.drain(..)
     }

@@ -159,7 +159,7 @@ impl Tracker {
         self.closed.heap = BinaryHeap::new();
         let mut held = self.held();
         // The slots in order of id, out of the table, which is given back.
-        let mut order: Vec<(FlowKey, Slot)> = std::mem::take(&mut self.live).into_iter().collect();
+        let mut order: Vec<(FlowKey, Slot)> = self.live.take_all().collect();
         order.sort_unstable_by_key(|(_, s)| s.id());
         let mut done = done.into_iter().peekable();
         for (key, slot) in order {
