@@ -137,6 +137,16 @@ pub enum Step {
     Unexpected { then: Option<State> },
 }
 
+/// Whether an ACK can move `state` ([`step`] with [`Event::RecvAck`]): only the states waiting
+/// for their SYN or FIN to be acknowledged. Every other ACK carries news of data, not of state,
+/// so the caller (one call per segment) need not ask the table.
+pub fn moves_on_ack(state: State) -> bool {
+    matches!(
+        state,
+        State::SynReceived | State::FinWait1 | State::Closing | State::LastAck
+    )
+}
+
 /// The state machine: what `event` does to an endpoint in `state`.
 pub fn step(state: State, event: Event) -> Step {
     use Event::*;
@@ -280,6 +290,22 @@ mod tests {
     use super::*;
 
     const ALL: [State; 11] = State::ALL;
+
+    #[test]
+    fn only_the_states_moves_on_ack_names_move_on_an_ack() {
+        for st in ALL {
+            for (of_syn, of_fin) in [(false, false), (true, false), (false, true), (true, true)] {
+                let step = step(st, RecvAck { of_syn, of_fin });
+                if !moves_on_ack(st) {
+                    assert_eq!(step, Step::Stay, "{st} on {of_syn} {of_fin}");
+                }
+            }
+            let moves = [(true, false), (true, true)]
+                .iter()
+                .any(|&(of_syn, of_fin)| step(st, RecvAck { of_syn, of_fin }) != Step::Stay);
+            assert_eq!(moves, moves_on_ack(st), "{st}");
+        }
+    }
     const ACK_OF_SYN: Event = RecvAck {
         of_syn: true,
         of_fin: false,

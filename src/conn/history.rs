@@ -7,10 +7,14 @@ use crate::events::Side;
 const MAX_LETTERS: usize = 20;
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub struct History {
     /// (side, letter) in order of first appearance.
     letters: [(u8, u8); MAX_LETTERS],
     len: u8,
+    /// The (side, letter) pairs in `letters`, a bit each ([`bit`]): every segment asks whether
+    /// its letters are new, and nearly always they are not.
+    seen: u16,
 }
 
 impl Default for History {
@@ -18,8 +22,55 @@ impl Default for History {
         History {
             letters: [(0, 0); MAX_LETTERS],
             len: 0,
+            seen: 0,
         }
     }
+}
+
+/// A [`History`] as a frozen connection keeps it (`crate::conn::frozen`): the letters alone,
+/// `seen` rebuilt from them, so a frozen connection is no larger for it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    letters: [(u8, u8); MAX_LETTERS],
+    len: u8,
+}
+
+impl From<History> for Stored {
+    fn from(h: History) -> Stored {
+        Stored {
+            letters: h.letters,
+            len: h.len,
+        }
+    }
+}
+
+impl From<Stored> for History {
+    fn from(s: Stored) -> History {
+        let len = usize::from(s.len).min(MAX_LETTERS);
+        let seen = s.letters[..len]
+            .iter()
+            .filter(|(_, letter)| LETTERS.contains(letter))
+            .fold(0, |seen, &(side, letter)| {
+                seen | bit(usize::from(side & 1), letter)
+            });
+        History {
+            letters: s.letters,
+            len: len as u8,
+            seen,
+        }
+    }
+}
+
+/// The letters [`History::note`] writes, in the order of their bits.
+const LETTERS: &[u8; 7] = b"shadfrw";
+
+/// The bit of `letter` from `side` in [`History::seen`].
+fn bit(side: Side, letter: u8) -> u16 {
+    let at = LETTERS
+        .iter()
+        .position(|&l| l == letter)
+        .expect("one of the history letters");
+    1 << (at * 2 + side)
 }
 
 impl History {
@@ -46,9 +97,10 @@ impl History {
     }
 
     fn push(&mut self, side: Side, letter: u8) {
+        let b = bit(side, letter);
         let len = usize::from(self.len);
-        let seen = self.letters[..len].contains(&(side as u8, letter));
-        if !seen && len < MAX_LETTERS {
+        if self.seen & b == 0 && len < MAX_LETTERS {
+            self.seen |= b;
             self.letters[len] = (side as u8, letter);
             self.len += 1;
         }
@@ -67,5 +119,66 @@ impl History {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::segment::TcpFlags;
+
+    fn seg(flags: u8, len: u32, window: u16) -> Segment {
+        Segment {
+            flags: TcpFlags(flags),
+            payload_len: len,
+            window,
+            ..Segment::EMPTY
+        }
+    }
+
+    #[test]
+    fn each_letter_once_per_side_in_order_of_first_appearance() {
+        use TcpFlags as F;
+        let mut h = History::default();
+        let exchange = [
+            (0, seg(F::SYN, 0, 100)),
+            (1, seg(F::SYN | F::ACK, 0, 100)),
+            (0, seg(F::ACK, 0, 100)),
+            (0, seg(F::ACK, 10, 100)),
+            (1, seg(F::ACK, 0, 100)),
+            (0, seg(F::ACK, 10, 100)),
+            (1, seg(F::ACK, 0, 0)),
+            (1, seg(F::ACK, 0, 0)),
+            (0, seg(F::ACK | F::FIN, 0, 100)),
+            (1, seg(F::ACK | F::FIN, 0, 100)),
+            (0, seg(F::ACK, 0, 100)),
+            (1, seg(F::RST, 0, 0)),
+            (1, seg(F::RST, 0, 0)),
+        ];
+        for (side, s) in &exchange {
+            h.note(*side, s);
+        }
+        assert_eq!(h.render(0), "ShADawFfr");
+        assert_eq!(h.render(1), "sHadAWfFR");
+        // The same exchange twice with the sides swapped adds only the letters each side had
+        // not sent yet.
+        for (side, s) in exchange.iter().chain(&exchange) {
+            h.note(1 - side, s);
+        }
+        assert_eq!(h.render(0), "ShADawFfrsHdWR");
+
+        // Frozen and thawed, it still knows which letters it has.
+        let bytes = postcard::to_stdvec(&h).unwrap();
+        let mut thawed: History = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(thawed.seen, h.seen);
+        for (side, s) in &exchange {
+            thawed.note(*side, s);
+        }
+        assert_eq!(thawed.render(0), "ShADawFfrsHdWR");
+        let stored = Stored {
+            letters: h.letters,
+            len: h.len,
+        };
+        assert_eq!(bytes, postcard::to_stdvec(&stored).unwrap());
     }
 }

@@ -388,6 +388,9 @@ impl Connection {
     }
 
     fn on_ack_received(&mut self, r: Side, seg: &Segment, ts: Timestamp, frame: u64) {
+        if !fsm::moves_on_ack(self.ends[r].state) {
+            return;
+        }
         // A FIN+ACK that acks our FIN passes through FIN_WAIT_2 on the same segment: RFC 9293
         // §3.10.7.4 processes the ACK ("enter FIN-WAIT-2 and continue") before the FIN, and so
         // does Linux (tcp_rcv_state_process, then tcp_fin). SPEC.md's table folds the two.
