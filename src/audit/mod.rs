@@ -196,15 +196,17 @@ fn conclude(
     config: &Config,
 ) -> Audit {
     reading.describe(&mut capture);
+    // What the reading kept to tell repeated frames (4 MiB of history) is given back before
+    // every connection still tracked is settled: destructured from a temporary (`{ reading }`),
+    // the fields not taken are dropped at the end of this statement, not (as they would be
+    // from the variable itself) at the end of the function.
     let Reading {
         tcp_segments,
         skipped,
         first_ts,
         last_ts,
         ..
-    } = reading;
-    // What the reading kept to tell repeated frames (a few MiB) is given back before every
-    // connection still tracked is settled.
+    } = { reading };
     let end = last_ts.unwrap_or_default();
     let settled = analysis.finish(end, config, &mut capture);
     Audit {
