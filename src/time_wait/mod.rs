@@ -124,10 +124,11 @@ impl Acc {
 }
 
 /// TIME_WAIT entries by peer: a short list for a client, which meets few servers; a table for
-/// a server holding TIME_WAIT toward a million clients' ports.
+/// a server holding TIME_WAIT toward a million clients' ports, keyed by the 19-byte
+/// [`Endpoint`] (an entry of 24 bytes, not 40).
 enum Toward {
-    Few(Vec<(SocketAddr, u32)>),
-    Many(FastMap<SocketAddr, u32>),
+    Few(Vec<(Endpoint, u32)>),
+    Many(FastMap<Endpoint, u32>),
 }
 
 impl Default for Toward {
@@ -140,6 +141,7 @@ impl Toward {
     const FEW: usize = 8;
 
     fn add(&mut self, peer: SocketAddr) {
+        let peer = Endpoint::of(peer);
         match self {
             Toward::Few(v) => {
                 if let Some((_, n)) = v.iter_mut().find(|(p, _)| *p == peer) {
@@ -147,7 +149,7 @@ impl Toward {
                 } else if v.len() < Self::FEW {
                     v.push((peer, 1));
                 } else {
-                    let mut map: FastMap<SocketAddr, u32> = v.drain(..).collect();
+                    let mut map: FastMap<Endpoint, u32> = v.drain(..).collect();
                     map.insert(peer, 1);
                     *self = Toward::Many(map);
                 }
@@ -158,8 +160,8 @@ impl Toward {
 
     fn iter(&self) -> Box<dyn Iterator<Item = (SocketAddr, u32)> + '_> {
         match self {
-            Toward::Few(v) => Box::new(v.iter().copied()),
-            Toward::Many(map) => Box::new(map.iter().map(|(&p, &n)| (p, n))),
+            Toward::Few(v) => Box::new(v.iter().map(|&(p, n)| (p.addr(), n))),
+            Toward::Many(map) => Box::new(map.iter().map(|(&p, &n)| (p.addr(), n))),
         }
     }
 }
