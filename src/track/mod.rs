@@ -182,14 +182,21 @@ pub struct Tracker {
 }
 
 /// Remember the hosts of `conn` that showed they send no tail loss probes. Called for every
-/// segment, so the common answer (neither does) is two loads, inlined.
-#[inline]
+/// segment, so the common answer (neither does) is two loads in the caller, and the rest is
+/// out of line.
+#[inline(always)]
 fn note_no_probes(hosts: &mut FastMap<IpAddr, ()>, conn: &Connection) {
     if conn.dirs[0].sends_no_probes || conn.dirs[1].sends_no_probes {
-        for s in 0..2 {
-            if conn.dirs[s].sends_no_probes {
-                hosts.insert(conn.addrs[s].ip(), ());
-            }
+        note_hosts_without_probes(hosts, conn);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn note_hosts_without_probes(hosts: &mut FastMap<IpAddr, ()>, conn: &Connection) {
+    for s in 0..2 {
+        if conn.dirs[s].sends_no_probes {
+            hosts.insert(conn.addrs[s].ip(), ());
         }
     }
 }
