@@ -291,6 +291,19 @@ mod tests {
 
     const ALL: [State; 11] = State::ALL;
 
+    const ACK_OF_SYN: Event = RecvAck {
+        of_syn: true,
+        of_fin: false,
+    };
+    const ACK_OF_FIN: Event = RecvAck {
+        of_syn: true,
+        of_fin: true,
+    };
+    const FIN: Event = RecvFin {
+        acks_own_fin: false,
+    };
+    const FIN_ACKING_OURS: Event = RecvFin { acks_own_fin: true };
+
     #[test]
     fn only_the_states_moves_on_ack_names_move_on_an_ack() {
         for st in ALL {
@@ -306,18 +319,6 @@ mod tests {
             assert_eq!(moves, moves_on_ack(st), "{st}");
         }
     }
-    const ACK_OF_SYN: Event = RecvAck {
-        of_syn: true,
-        of_fin: false,
-    };
-    const ACK_OF_FIN: Event = RecvAck {
-        of_syn: true,
-        of_fin: true,
-    };
-    const FIN: Event = RecvFin {
-        acks_own_fin: false,
-    };
-    const FIN_ACKING_OURS: Event = RecvFin { acks_own_fin: true };
 
     /// Every row of SPEC.md §2, in its order.
     #[test]

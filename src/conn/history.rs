@@ -49,10 +49,8 @@ impl From<Stored> for History {
         let len = usize::from(s.len).min(MAX_LETTERS);
         let seen = s.letters[..len]
             .iter()
-            .filter(|(_, letter)| LETTERS.contains(letter))
-            .fold(0, |seen, &(side, letter)| {
-                seen | bit(usize::from(side & 1), letter)
-            });
+            .filter_map(|&(side, ch)| Some(bit(usize::from(side & 1), letter_of(ch)?)))
+            .fold(0, |seen, b| seen | b);
         History {
             letters: s.letters,
             len: len as u8,
@@ -61,16 +59,24 @@ impl From<Stored> for History {
     }
 }
 
-/// The letters [`History::note`] writes, in the order of their bits.
+/// The letters [`History::note`] writes, in the order of their bits in [`History::seen`].
 const LETTERS: &[u8; 7] = b"shadfrw";
+const SYN: usize = 0;
+const SYN_ACK: usize = 1;
+const ACK: usize = 2;
+const DATA: usize = 3;
+const FIN: usize = 4;
+const RST: usize = 5;
+const ZERO_WINDOW: usize = 6;
 
-/// The bit of `letter` from `side` in [`History::seen`].
-fn bit(side: Side, letter: u8) -> u16 {
-    let at = LETTERS
-        .iter()
-        .position(|&l| l == letter)
-        .expect("one of the history letters");
-    1 << (at * 2 + side)
+/// The bit of letter number `letter` (in [`LETTERS`]) from `side` in [`History::seen`].
+fn bit(side: Side, letter: usize) -> u16 {
+    1 << (letter * 2 + side)
+}
+
+/// The number of the letter `ch`, if it is one.
+fn letter_of(ch: u8) -> Option<usize> {
+    LETTERS.iter().position(|&l| l == ch)
 }
 
 impl History {
@@ -78,30 +84,31 @@ impl History {
     pub fn note(&mut self, side: Side, seg: &Segment) {
         let f = seg.flags;
         if f.syn() {
-            self.push(side, if f.ack() { b'h' } else { b's' });
+            self.push(side, if f.ack() { SYN_ACK } else { SYN });
         } else if f.ack() && seg.payload_len == 0 && !f.fin() && !f.rst() {
-            self.push(side, b'a');
+            self.push(side, ACK);
         }
         if seg.payload_len > 0 {
-            self.push(side, b'd');
+            self.push(side, DATA);
         }
         if f.fin() {
-            self.push(side, b'f');
+            self.push(side, FIN);
         }
         if f.rst() {
-            self.push(side, b'r');
+            self.push(side, RST);
         }
         if seg.window == 0 && !f.syn() && !f.rst() {
-            self.push(side, b'w');
+            self.push(side, ZERO_WINDOW);
         }
     }
 
-    fn push(&mut self, side: Side, letter: u8) {
+    /// Add letter number `letter` (in [`LETTERS`]) from `side`, the first time it comes.
+    fn push(&mut self, side: Side, letter: usize) {
         let b = bit(side, letter);
         let len = usize::from(self.len);
         if self.seen & b == 0 && len < MAX_LETTERS {
             self.seen |= b;
-            self.letters[len] = (side as u8, letter);
+            self.letters[len] = (side as u8, LETTERS[letter]);
             self.len += 1;
         }
     }

@@ -125,7 +125,7 @@ impl Acc {
 
 /// TIME_WAIT entries by peer: a short list for a client, which meets few servers; a table for
 /// a server holding TIME_WAIT toward a million clients' ports, keyed by the 19-byte
-/// [`Endpoint`] (an entry of 24 bytes, not 40).
+/// [`Endpoint`].
 enum Toward {
     Few(Vec<(Endpoint, u32)>),
     Many(FastMap<Endpoint, u32>),

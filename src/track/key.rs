@@ -110,10 +110,10 @@ impl Pair {
     }
 
     /// The key's words for a hasher, with `extra` (16 bits each) beside the ports: an IPv4
-    /// pair and its ports fill two words, so a keyed hasher mixes it once (hashing field by
-    /// field took seven writes and a slice); an IPv6 pair takes five. Nothing is folded away,
-    /// so keys that differ hash apart under every seed, and a crafted capture cannot collide
-    /// them for all runs (`crate::fastmap`).
+    /// pair and its ports fill two words, so a keyed hasher mixes it once, where hashing field
+    /// by field would take seven writes and a slice; an IPv6 pair takes five. Nothing is folded
+    /// away, so keys that differ hash apart under every seed, and a crafted capture cannot
+    /// collide them for all runs (`crate::fastmap`).
     fn hash_with<H: Hasher>(&self, extra: [u16; 2], h: &mut H) {
         let ports = (u64::from(self.lo_port) << 48)
             | (u64::from(self.hi_port) << 32)

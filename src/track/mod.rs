@@ -481,12 +481,12 @@ impl Tracker {
         }
     }
 
-    /// Connections finished so far, in the order they finished.
     /// Whether [`Tracker::drain_finished`] has anything to give (most segments finish nothing).
     pub fn has_finished(&self) -> bool {
         !self.finished.is_empty()
     }
 
+    /// Connections finished so far, in the order they finished.
     pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.finished.drain(..)
     }

@@ -6,14 +6,17 @@
 //! (which moves the last entry into the hole). A remembered place is only a guess, checked
 //! against the key found there, so a place made stale by a removal is a miss, never a wrong
 //! entry. Nothing reads the table in its own order: whatever goes through every entry sorts by
-//! connection id first, so the order entries are kept in does not reach any output.
+//! a key that ends in the unique connection id, so the order entries are kept in does not reach
+//! any output.
 
 use indexmap::IndexMap;
 
 use super::key::FlowKey;
 use super::slot::Slot;
 
-/// How many places are remembered, chosen by [`FlowKey::recent_slot`].
+/// How many places are remembered: a slot each, picked by bits of the key
+/// ([`FlowKey::recent_slot`]), remembering where the last key that fell in it is. Two busy flows
+/// may share a slot; they then miss, and are found by their hash.
 const RECENT: usize = 16;
 
 #[derive(Default)]
@@ -122,9 +125,17 @@ mod tests {
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(id_of(&mut t, k), Some(1 + i as u32));
         }
-        // Each removal moves the last entry into the hole its key leaves.
+        // A key just looked up is found at its remembered place.
+        assert!(t.recent_place(&keys[99]).is_some());
+        // Each removal moves the last entry into the hole its key leaves. Each removed key's
+        // place is still remembered (it was the last looked up in its slot), and misses.
         for i in (0..100).step_by(3) {
+            assert_eq!(id_of(&mut t, &keys[i]), Some(1 + i as u32));
+            let slot = keys[i].recent_slot(RECENT);
+            let remembered = t.recent[slot];
             assert_eq!(t.remove(&keys[i]).map(|s| s.id()), Some(1 + i as u32));
+            assert_eq!(t.recent[slot], remembered);
+            assert_eq!(t.recent_place(&keys[i]), None);
             assert_eq!(id_of(&mut t, &keys[i]), None);
         }
         for (i, k) in keys.iter().enumerate() {
