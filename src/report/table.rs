@@ -188,12 +188,12 @@ fn cell(r: &Row, origin: Timestamp, name: &str, scope: Scope) -> String {
     }
 }
 
-/// The connections to show and how the heading describes them: every one in id order with
+/// The connections to show, as their places in `a.connections`: every one in id order with
 /// `all` or when there are at most [`TABLE_CAP`], else the [`TABLE_CAP`] with the most
 /// anomalies, ties by id.
-pub fn shown<'a>(a: &'a Audit, selected: &[usize], all: bool) -> Vec<ConnRef<'a>> {
+pub fn shown(a: &Audit, selected: &[usize], all: bool) -> Vec<usize> {
     if all || selected.len() <= TABLE_CAP {
-        return a.connections.each_of(selected).collect();
+        return selected.to_vec();
     }
     let conns = &a.connections;
     let mut ranked: Vec<(usize, u32, usize)> = selected
@@ -202,14 +202,20 @@ pub fn shown<'a>(a: &'a Audit, selected: &[usize], all: bool) -> Vec<ConnRef<'a>
         .collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     ranked.truncate(TABLE_CAP);
-    ranked
-        .into_iter()
-        .map(|(_, _, i)| a.connections.read(i))
-        .collect()
+    ranked.into_iter().map(|(_, _, i)| i).collect()
+}
+
+/// One column's cells, a row at a time: per side for a column of pairs, and for both.
+#[derive(Default)]
+struct Cells {
+    client: Vec<String>,
+    server: Vec<String>,
+    both: Vec<String>,
 }
 
 /// The connections table: a heading that says what is shown, one line per connection, and,
-/// when capped, one closing line saying how many more there are and how to see them.
+/// when capped, one closing line saying how many more there are and how to see them. Each
+/// connection is read once, thawed only while its cells are written.
 pub fn write_connections_table(
     out: &mut dyn io::Write,
     a: &Audit,
@@ -219,30 +225,35 @@ pub fn write_connections_table(
     let width = layout.width.max(MIN_WIDTH);
     let rows = shown(a, conns, layout.all);
     let origin = a.first_ts.unwrap_or_default();
-    let summaries: Vec<Row> = rows.iter().map(|c| Row::new(c)).collect();
+    let mut cells: Vec<Cells> = COLUMNS.iter().map(|_| Cells::default()).collect();
+    for c in a.connections.each_of(&rows) {
+        let r = Row::new(&c);
+        for (col, k) in COLUMNS.iter().zip(&mut cells) {
+            if col.pair {
+                k.client.push(cell(&r, origin, col.field, Scope::Client));
+                k.server.push(cell(&r, origin, col.field, Scope::Server));
+            }
+            k.both.push(cell(&r, origin, col.field, Scope::Both));
+        }
+    }
     let cols: Vec<Column> = COLUMNS
         .iter()
-        .map(|c| {
-            let cells = |scope| {
-                summaries
-                    .iter()
-                    .map(|r| cell(r, origin, c.field, scope))
-                    .collect::<Vec<_>>()
-            };
+        .zip(cells)
+        .map(|(c, k)| {
             let mut column = if c.pair {
-                let (cl, sv) = (cells(Scope::Client), cells(Scope::Server));
-                let both: Vec<String> = cl
+                let both: Vec<String> = k
+                    .client
                     .iter()
-                    .zip(&sv)
+                    .zip(&k.server)
                     .map(|(x, y)| format!("{x}/{y}"))
                     .collect();
                 Column::new(c.head, both).narrow(
                     c.narrow.unwrap_or(1),
                     c.head.trim_end_matches(" c/s"),
-                    cells(Scope::Both),
+                    k.both,
                 )
             } else {
-                Column::new(c.head, cells(Scope::Both))
+                Column::new(c.head, k.both)
             };
             if c.right {
                 column = column.right();
@@ -259,7 +270,7 @@ pub fn write_connections_table(
         .collect();
     let fitted = fit::fit(cols, width);
     let heading = if rows.len() < conns.len() {
-        if rows.iter().all(|c| c.events.anomaly_count() == 0) {
+        if rows.iter().all(|&i| a.connections.anomalies(i) == 0) {
             format!(
                 "Connections: the first {} of {} (none has an anomaly)",
                 rows.len(),
