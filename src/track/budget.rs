@@ -24,6 +24,7 @@ pub const FROZEN_OVERHEAD_BYTES: u64 = 160;
 pub fn frozen_bytes(len: usize) -> u64 {
     len as u64 + FROZEN_OVERHEAD_BYTES
 }
+
 /// The default bound, 512 MiB of connection state: with the capture-wide tallies (about 200
 /// bytes per source ever seen, which are not bounded) a flood of a million sources or a million
 /// short connections stays near 1 GiB in all (measured: 0.69–1.06 GiB).
