@@ -126,6 +126,10 @@ pub struct Opts {
     #[arg(long)]
     pub ignore_vlan: bool,
 
+    /// Send every segment down the full analysis, none by header prediction (the short path of in-order data and plain ACKs in ESTABLISHED): slower, with the same output; for checking that it is the same.
+    #[arg(long)]
+    pub no_prediction: bool,
+
     /// Bound on connection state, reckoned at 3 KiB a working connection, 256 bytes one that sent only a SYN and a frozen one (closed and lingering, or finished and kept for the report) at its size plus 160 bytes (`512M`, `2G`); past it the least recently seen half-open and closed connections are evicted first, counted in `capture.evicted_connections` but not reported one by one.
     #[arg(long = "memory-limit", value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub memory_limit: u64,
@@ -460,6 +464,7 @@ impl Cli {
                 track: TrackOptions {
                     rfc1337: opts.rfc1337,
                     ignore_vlan: opts.ignore_vlan,
+                    full_path: opts.no_prediction,
                 },
                 budget: Budget {
                     memory_bytes: opts.memory_limit,

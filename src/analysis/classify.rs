@@ -100,7 +100,6 @@ pub fn classify(
 ) -> Verdict {
     let f = seg.flags;
     let mut v = Verdict::default();
-    let end = seg.end();
 
     if seg.window == 0 && !f.syn() && !f.rst() {
         v.flags.zero_window = true;
@@ -154,7 +153,7 @@ pub fn classify(
             v.gap_before = Some((nxt, seg.seq));
         } else if seg.seq == nxt && seg.payload_len > 0 && !f.syn() && !f.rst() {
             v.probe_retracted = new_data_follows_probe(d, p);
-            v.new_data_probe = new_data_probe(d, p, ts, ctx);
+            v.new_data_probe = new_data_probe(d, p, ts, ctx.near_sender);
         }
     }
 
@@ -173,12 +172,9 @@ pub fn classify(
                 v.dsack_unread = ctx.peer_in_time_wait;
             }
         }
-        if let Some(peer_next) = p.next_seq
-            && seg.ack > peer_next
-            && d.unseen_ack_high.is_none_or(|h| seg.ack > h)
-        {
+        if let Some(bytes) = acked_unseen(d, p, seg) {
             v.flags.acked_unseen = true;
-            v.acked_unseen_bytes = Some(seg.ack.diff(peer_next));
+            v.acked_unseen_bytes = Some(bytes);
         }
         let pure = seg.payload_len == 0 && !f.fin() && !f.rst();
         if v.class == SegClass::Normal && pure {
@@ -186,12 +182,8 @@ pub fn classify(
         }
     }
 
-    // Window full: the data reaches exactly the right edge of the peer's window.
-    if seg.payload_len > 0
-        && let (Some(w), Some(pa)) = (p.window, p.highest_ack)
-        && w > 0
-        && end == pa + (w.min(u64::from(u32::MAX)) as u32)
-        && !matches!(v.class, SegClass::Retransmission(_))
+    if !matches!(v.class, SegClass::Retransmission(_))
+        && let Some(w) = fills_window(p, seg)
     {
         v.flags.window_full = true;
         v.window_full_of = Some(w);
@@ -199,8 +191,26 @@ pub fn classify(
     v
 }
 
+/// The ACK of `seg` (from `d`'s sender) covers this many bytes beyond anything the capture saw
+/// the peer send, and beyond what it already reported so.
+pub(crate) fn acked_unseen(d: &Direction, p: &Direction, seg: &Segment) -> Option<i64> {
+    let peer_next = p.next_seq?;
+    (seg.ack > peer_next && d.unseen_ack_high.is_none_or(|h| seg.ack > h))
+        .then(|| seg.ack.diff(peer_next))
+}
+
+/// Window full: the data of `seg` reaches exactly the right edge of the peer's window; the
+/// window (bytes).
+pub(crate) fn fills_window(p: &Direction, seg: &Segment) -> Option<u64> {
+    if seg.payload_len == 0 {
+        return None;
+    }
+    let (w, pa) = (p.window?, p.highest_ack?);
+    (w > 0 && seg.end() == pa + (w.min(u64::from(u32::MAX)) as u32)).then_some(w)
+}
+
 /// A pure ACK: the answer to a probe, a duplicate ACK, a window update, or nothing special.
-fn ack_class(d: &Direction, p: &Direction, seg: &Segment) -> SegClass {
+pub(crate) fn ack_class(d: &Direction, p: &Direction, seg: &Segment) -> SegClass {
     let replying_to_probe = matches!(
         p.last_class,
         Some(SegClass::KeepAlive) | Some(SegClass::ZeroWindowProbe)
@@ -309,13 +319,13 @@ fn probe_possible(d: &Direction, p: &Direction, seg: &Segment) -> bool {
 /// (counted from the oldest segment out). Strict reading, beside the sender only (elsewhere the
 /// capture does not see the gap as the sender did): the sender's previous segment was new data,
 /// data is outstanding, the peer has sent nothing since, and the silence matches that PTO.
-fn new_data_probe(
+pub(crate) fn new_data_probe(
     d: &Direction,
     p: &Direction,
     ts: Timestamp,
-    ctx: Context,
+    near_sender: bool,
 ) -> Option<NewDataProbe> {
-    if !ctx.near_sender || !probe_timer_armed(d, p) {
+    if !near_sender || !probe_timer_armed(d, p) {
         return None;
     }
     let last = d.last_ts?;
@@ -351,7 +361,7 @@ fn new_data_probe(
 /// The sender's previous segment was read as a probe of new data and the peer has said nothing
 /// since: a probe sends one segment (`tcp_write_xmit` with `push_one = 2`), so more new data now
 /// means the sender was sending a burst of its own.
-fn new_data_follows_probe(d: &Direction, p: &Direction) -> bool {
+pub(crate) fn new_data_follows_probe(d: &Direction, p: &Direction) -> bool {
     d.tlp_sent.is_some_and(|o| {
         o.new_data_frame.is_some() && d.last_ts == Some(o.at) && p.last_ts.is_none_or(|t| t <= o.at)
     })

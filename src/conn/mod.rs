@@ -12,6 +12,7 @@ pub mod frozen;
 pub mod fsm;
 pub mod handshake;
 pub mod history;
+mod predict;
 pub mod sketch;
 pub mod story;
 pub mod summary;
@@ -276,8 +277,9 @@ impl Connection {
     }
 
     /// Process one segment of this connection: history, TIME_WAIT arrivals, the segment's class
-    /// and counters, the endpoints' state machines, then the directions' bookkeeping.
-    pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
+    /// and counters, the endpoints' state machines, then the directions' bookkeeping. With
+    /// `predict`, a segment [`predict`] recognises takes the short path to the same result.
+    pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64, predict: bool) {
         let s = self.side_of(seg.src);
         if let Some(problem) = crate::time::clock_problem(self.stamped_ts, ts) {
             let last_frame = self.last_frame;
@@ -291,6 +293,43 @@ impl Connection {
         self.last_frame = frame;
         self.history.note(s, seg);
 
+        let (class, seg_flags, rtt_sample) = match predict.then(|| self.predicted(s, seg, ts)) {
+            Some(Some(rtt_sample)) => (SegClass::Normal, SegFlags::default(), rtt_sample),
+            _ => self.full_path(s, seg, ts, frame),
+        };
+
+        if self.timeline.is_some() || self.sketch.is_some() {
+            let entry = TimelineEntry {
+                frame,
+                ts,
+                from: s,
+                flags: seg.flags,
+                seq: seg.seq,
+                ack: seg.ack,
+                len: seg.payload_len,
+                window: self.dirs[s].scaled_window(seg),
+                class,
+                seg_flags,
+                options: seg.options,
+            };
+            if let Some(sk) = self.sketch.as_mut() {
+                sk.record(&entry, [self.dirs[0].isn, self.dirs[1].isn], rtt_sample);
+            }
+            if let Some(tl) = self.timeline.as_mut() {
+                tl.push(entry);
+            }
+        }
+    }
+
+    /// Every step of [`Connection::on_segment`] for the segment `seg` from side `s`: the
+    /// segment's class and flags, and the RTT sample its ACK gave.
+    fn full_path(
+        &mut self,
+        s: Side,
+        seg: &Segment,
+        ts: Timestamp,
+        frame: u64,
+    ) -> (SegClass, SegFlags, Option<f64>) {
         if self.reset_seen && !self.after_reset_reported {
             self.after_reset_reported = true;
             let what = if seg.flags.fin() {
@@ -336,28 +375,7 @@ impl Connection {
             && self.dirs[r].isn.is_some_and(|isn| seg.ack != isn + 1);
         let (d, p) = pair_mut(&mut self.dirs, s);
         let rtt_sample = direction::after_segment(d, p, seg, ts, verdict.class, !unacceptable);
-
-        if self.timeline.is_some() || self.sketch.is_some() {
-            let entry = TimelineEntry {
-                frame,
-                ts,
-                from: s,
-                flags: seg.flags,
-                seq: seg.seq,
-                ack: seg.ack,
-                len: seg.payload_len,
-                window: self.dirs[s].scaled_window(seg),
-                class: verdict.class,
-                seg_flags: verdict.flags,
-                options: seg.options,
-            };
-            if let Some(sk) = self.sketch.as_mut() {
-                sk.record(&entry, [self.dirs[0].isn, self.dirs[1].isn], rtt_sample);
-            }
-            if let Some(tl) = self.timeline.as_mut() {
-                tl.push(entry);
-            }
-        }
+        (verdict.class, verdict.flags, rtt_sample)
     }
 
     /// The sender on side `s` sends no tail loss probes (its timer resends double from the
@@ -412,14 +430,7 @@ impl Connection {
 
     /// What classifying a segment from `s` needs to know of the connection.
     pub fn context(&self, s: Side) -> Context {
-        let near_sender = match self.handshake.capture_point {
-            CapturePoint::NearClient => s == self.client,
-            CapturePoint::NearServer => s != self.client,
-            // Without evidence, take the reading SPEC.md §4 gives for the common case: a segment
-            // below the highest sequence seen is a retransmission.
-            CapturePoint::Unknown => true,
-            CapturePoint::Between => false,
-        };
+        let near_sender = self.near_sender(s);
         // The shortest round trip seen: the handshake's (one late ACK makes it long), and, where
         // the capture is beside the receiver, the receiver's own data samples (full round trips
         // from there). Without either, half the sender's SRTT.
@@ -440,6 +451,19 @@ impl Connection {
             near_sender,
             reorder_window_ms,
             peer_in_time_wait: self.ends[other(s)].state == State::TimeWait,
+        }
+    }
+
+    /// Is the capture point close to the sender on side `s`, so its segments are seen in
+    /// sending order?
+    pub fn near_sender(&self, s: Side) -> bool {
+        match self.handshake.capture_point {
+            CapturePoint::NearClient => s == self.client,
+            CapturePoint::NearServer => s != self.client,
+            // Without evidence, take the reading SPEC.md §4 gives for the common case: a segment
+            // below the highest sequence seen is a retransmission.
+            CapturePoint::Unknown => true,
+            CapturePoint::Between => false,
         }
     }
 

@@ -118,6 +118,9 @@ pub struct TrackOptions {
     /// Leave the VLAN IDs out of the flow key, for captures where one direction is tagged and
     /// the other is not.
     pub ignore_vlan: bool,
+    /// Send every segment down the full path, none by header prediction (`--no-prediction`,
+    /// `crate::conn::predict`): the output is the same; this is for showing that it is.
+    pub full_path: bool,
 }
 
 /// Both endpoints, lower first, and the VLAN IDs (outer, inner; 0 when untagged): the same
@@ -273,7 +276,9 @@ impl Tracker {
         let new_incarnation = loop {
             match self.live.get_mut(&key) {
                 Some(Slot::Conn(conn)) if !conn.is_new_incarnation(seg) => {
-                    let closed = self.closed.feed(conn, key, seg, ts, frame);
+                    let closed =
+                        self.closed
+                            .feed(conn, key, seg, ts, frame, !self.options.full_path);
                     note_no_probes(&mut self.no_probe_senders, conn);
                     if closed {
                         self.on_closed(key);
@@ -297,7 +302,9 @@ impl Tracker {
             self.open(key, seg, ts, frame, true);
         }
         if let Some(Slot::Conn(conn)) = self.live.get_mut(&key) {
-            let closed = self.closed.feed(conn, key, seg, ts, frame);
+            let closed = self
+                .closed
+                .feed(conn, key, seg, ts, frame, !self.options.full_path);
             note_no_probes(&mut self.no_probe_senders, conn);
             if closed {
                 self.on_closed(key);
@@ -381,7 +388,9 @@ impl Tracker {
                 let (lo, hi) = key.pair.addrs();
                 let seg = f.segment(lo, hi, key.vlan);
                 let mut conn = Box::new(self.new_connection(f.id, key, &seg, f.ts, f.frame));
-                self.closed.feed(&mut conn, key, &seg, f.ts, f.frame);
+                let predict = !self.options.full_path;
+                self.closed
+                    .feed(&mut conn, key, &seg, f.ts, f.frame, predict);
                 note_no_probes(&mut self.no_probe_senders, &conn);
                 conn
             }

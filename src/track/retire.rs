@@ -183,8 +183,8 @@ pub(super) struct ClosedQueue {
 }
 
 impl ClosedQueue {
-    /// Process one segment of `conn`, and queue the connection if the segment closed it (then
-    /// true).
+    /// Process one segment of `conn` (`predict`: see [`Connection::on_segment`]), and queue the
+    /// connection if the segment closed it (then true).
     pub(super) fn feed(
         &mut self,
         conn: &mut Connection,
@@ -192,9 +192,10 @@ impl ClosedQueue {
         seg: &Segment,
         ts: Timestamp,
         frame: u64,
+        predict: bool,
     ) -> bool {
         let was_closed = is_closed(conn);
-        conn.on_segment(seg, ts, frame);
+        conn.on_segment(seg, ts, frame, predict);
         let closed_now = !was_closed && is_closed(conn);
         if closed_now {
             // Closed by FINs, nothing is in flight any more: what only the segment analysis
