@@ -201,6 +201,7 @@ pub(crate) fn acked_unseen(d: &Direction, p: &Direction, seg: &Segment) -> Optio
 
 /// Window full: the data of `seg` reaches exactly the right edge of the peer's window; the
 /// window (bytes).
+#[inline]
 pub(crate) fn fills_window(p: &Direction, seg: &Segment) -> Option<u64> {
     if seg.payload_len == 0 {
         return None;
@@ -319,21 +320,30 @@ fn probe_possible(d: &Direction, p: &Direction, seg: &Segment) -> bool {
 /// (counted from the oldest segment out). Strict reading, beside the sender only (elsewhere the
 /// capture does not see the gap as the sender did): the sender's previous segment was new data,
 /// data is outstanding, the peer has sent nothing since, and the silence matches that PTO.
+#[inline(always)]
 pub(crate) fn new_data_probe(
     d: &Direction,
     p: &Direction,
     ts: Timestamp,
     near_sender: bool,
 ) -> Option<NewDataProbe> {
-    if !near_sender || !probe_timer_armed(d, p) {
-        return None;
-    }
+    // Most new data fails one of the first tests (a sender's burst is answered while it lasts),
+    // so they come first; the timing is worked out only for the rest.
     let last = d.last_ts?;
-    let outstanding = d.una(p).zip(d.next_seq).is_some_and(|(u, n)| u < n);
     let peer_silent = p.last_ts.is_none_or(|t| t <= last);
-    if !outstanding || !peer_silent || d.last_new_data_ts != Some(last) {
+    if !near_sender || !peer_silent || d.last_new_data_ts != Some(last) {
         return None;
     }
+    let outstanding = d.una(p).zip(d.next_seq).is_some_and(|(u, n)| u < n);
+    if !outstanding || !probe_timer_armed(d, p) {
+        return None;
+    }
+    probe_on_time(d, ts, last)
+}
+
+/// [`new_data_probe`] past its first tests: is the sender's silence since `last` its PTO?
+#[inline(never)]
+fn probe_on_time(d: &Direction, ts: Timestamp, last: Timestamp) -> Option<NewDataProbe> {
     let e = d.rtt.estimator;
     let in_flight = d.rtt.outstanding();
     if e.samples == 0 || in_flight == 0 {

@@ -241,6 +241,7 @@ impl Direction {
 /// advertised window, RTT samples. `ack_acceptable` is false for an ACK that the peer, in
 /// SYN_SENT, finds unacceptable (RFC 9293 §3.10.7.3): it moves nothing. Returns the RTT sample
 /// (ms) of the peer's data that this segment's ACK gave, if any (the pictures draw it).
+#[inline(always)]
 pub fn after_segment(
     d: &mut Direction,
     p: &mut Direction,

@@ -74,6 +74,7 @@ impl<'h> Analysis<'h> {
     }
 
     /// Hand over what finished with the last segment, and keep within the memory bound.
+    #[inline(always)]
     pub fn settle(&mut self, ts_digits: u8) {
         if self.tracker.has_finished() {
             for c in self.tracker.drain_finished() {

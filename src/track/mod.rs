@@ -261,7 +261,9 @@ impl Tracker {
         let clock = self.last_ts.map_or(ts, |last| last.min(ts));
         self.last_ts = Some(ts);
         self.retire_until(clock);
-        let sweep = *self.next_sweep.get_or_insert(clock.plus_secs(SWEEP_S));
+        let sweep = *self
+            .next_sweep
+            .get_or_insert_with(|| clock.plus_secs(SWEEP_S));
         if clock >= sweep {
             self.retire_unanswered(clock);
             self.next_sweep = Some(clock.plus_secs(SWEEP_S));

@@ -185,6 +185,7 @@ pub(super) struct ClosedQueue {
 impl ClosedQueue {
     /// Process one segment of `conn` (`predict`: see [`Connection::on_segment`]), and queue the
     /// connection if the segment closed it (then true).
+    #[inline(always)]
     pub(super) fn feed(
         &mut self,
         conn: &mut Connection,
