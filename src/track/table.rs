@@ -29,6 +29,7 @@ pub(super) struct FlowTable {
 
 impl FlowTable {
     /// The place of `key` if the slot of recent keys remembers it.
+    #[inline(always)]
     fn recent_place(&self, key: &FlowKey) -> Option<usize> {
         let at = self.recent[key.recent_slot(RECENT)] as usize;
         match self.map.get_index(at) {
@@ -44,16 +45,24 @@ impl FlowTable {
         }
     }
 
+    /// Inlined into the segment's path, so the key just built is read from registers (called,
+    /// it went through memory, and reading it back stalled on the stores that wrote it); only
+    /// the hash lookup is a call.
+    #[inline(always)]
     pub(super) fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot> {
         let at = match self.recent_place(key) {
             Some(at) => at,
-            None => {
-                let at = self.map.get_index_of(key)?;
-                self.recent[key.recent_slot(RECENT)] = at as u32;
-                at
-            }
+            None => self.look_up(key)?,
         };
         self.map.get_index_mut(at).map(|(_, slot)| slot)
+    }
+
+    /// The place of `key` by its hash, remembered for next time.
+    #[inline(never)]
+    fn look_up(&mut self, key: &FlowKey) -> Option<usize> {
+        let at = self.map.get_index_of(key)?;
+        self.recent[key.recent_slot(RECENT)] = at as u32;
+        Some(at)
     }
 
     pub(super) fn contains_key(&self, key: &FlowKey) -> bool {

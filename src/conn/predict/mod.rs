@@ -41,10 +41,8 @@ impl Connection {
         // ESTABLISHED, no segment reaches TIME_WAIT, none comes after a reset. And the sender's
         // ACK does not complete a handshake (`proofs_by_ack`).
         let r = other(s);
-        let completes_handshake = s == self.client
-            && self.handshake.ack.is_none()
-            && self.dirs[r].syn_was_synack
-            && self.dirs[r].isn.is_some();
+        let completes_handshake =
+            s == self.client && self.handshake.ack.is_none() && self.dirs[r].syn_was_synack;
         if self.reset_seen
             || self.pending_fin != [false; 2]
             || self.ends[0].state != State::Established
