@@ -8,6 +8,8 @@ use std::process::Command;
 use tcpflow_audit::audit::{Config, audit};
 use tcpflow_audit::capture::Input;
 
+mod common;
+
 fn shared_captures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures");
     assert!(
@@ -15,20 +17,7 @@ fn shared_captures() -> Vec<PathBuf> {
         "{} is missing: the project is tested with ../shared beside it, as CI lays it",
         root.display()
     );
-    let mut files = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.to_string_lossy().contains(".pcap") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    files
+    common::captures_under(root)
 }
 
 /// Files that SOURCES.md describes as unusable from their first bytes.

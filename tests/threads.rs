@@ -4,46 +4,17 @@
 //! stops the reading stops it on both paths.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use tcpflow_audit::audit::{Config, Hooks, audit_with};
 use tcpflow_audit::capture::Input;
 use tcpflow_audit::conn::Connection;
 
-fn captures_under(root: &Path, out: &mut Vec<PathBuf>) {
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.to_string_lossy().contains(".pcap") {
-                out.push(p);
-            }
-        }
-    }
-}
-
-fn all_captures() -> Vec<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = here.join("../shared/captures");
-    assert!(shared.is_dir(), "{} is missing", shared.display());
-    let mut files = Vec::new();
-    captures_under(&here.join("fixtures/kernel"), &mut files);
-    captures_under(&shared, &mut files);
-    files.sort();
-    files
-}
+mod common;
+use common::all_captures;
 
 fn run(threads: &str, args: &[&str], capture: &Path) -> (Vec<u8>, Vec<u8>, Option<i32>) {
-    let o = Command::new(env!("CARGO_BIN_EXE_tcpflow-audit"))
-        .args(["--threads", threads])
-        .args(args)
-        .arg(capture)
-        .output()
-        .expect("run tcpflow-audit");
-    (o.stdout, o.stderr, o.status.code())
+    common::outcome(&[&["--threads", threads], args].concat(), capture)
 }
 
 #[test]

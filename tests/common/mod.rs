@@ -676,3 +676,40 @@ pub fn run(args: &[&str]) -> Output {
     let bin = option_env!("CARGO_BIN_EXE_tcpflow-audit").expect("run from an integration test");
     Command::new(bin).args(args).output().expect("run binary")
 }
+
+/// Every capture file (a name with `.pcap` in it) under `root`, sorted.
+pub fn captures_under(root: PathBuf) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.to_string_lossy().contains(".pcap") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every capture the byte-for-byte comparisons run over: the kernel fixtures and the shared
+/// captures beside the repository (`../shared/captures`, which must be there), sorted.
+pub fn all_captures() -> Vec<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = here.join("../shared/captures");
+    assert!(shared.is_dir(), "{} is missing", shared.display());
+    let mut files = captures_under(here.join("fixtures/kernel"));
+    files.extend(captures_under(shared));
+    files.sort();
+    files
+}
+
+/// Run the binary with `args` and then `capture`: stdout, stderr and the exit code.
+pub fn outcome(args: &[&str], capture: &Path) -> (Vec<u8>, Vec<u8>, Option<i32>) {
+    let capture = capture.to_str().expect("a UTF-8 path");
+    let o = run(&[args, &[capture]].concat());
+    (o.stdout, o.stderr, o.status.code())
+}
