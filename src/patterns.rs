@@ -34,62 +34,54 @@ struct HalfOpen {
 
 /// What one client address tried against one target address. Most clients (a flood's sources,
 /// a browser's one server) try one port once: that port and id are kept in place, and only a
-/// client that tries more allocates for them.
+/// client that tries again allocates, once, for the rest. 24 bytes in place: a flood from a
+/// million sources holds a million of these.
 struct Tries {
-    ports: Ports,
+    port: u16,
     refused: u32,
     unanswered: u32,
     first_id: u32,
-    more_ids: Vec<u32>,
+    more: Option<Box<More>>,
 }
 
-/// Distinct ports: one in place, more in a set.
-enum Ports {
-    One(u16),
-    #[allow(
-        clippy::box_collection,
-        reason = "rare: boxed, the common one-port case takes 16 bytes in place, not 32"
-    )]
-    Many(Box<BTreeSet<u16>>),
-}
-
-impl Ports {
-    fn insert(&mut self, port: u16) {
-        match self {
-            Ports::One(p) if *p == port => {}
-            Ports::One(p) => *self = Ports::Many(Box::new(BTreeSet::from([*p, port]))),
-            Ports::Many(set) => {
-                set.insert(port);
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Ports::One(_) => 1,
-            Ports::Many(set) => set.len(),
-        }
-    }
+/// A client's tries after its first: the distinct ports besides the first one's, and the ids.
+#[derive(Default)]
+struct More {
+    ports: BTreeSet<u16>,
+    ids: Vec<u32>,
 }
 
 impl Tries {
     fn new(port: u16, id: u32) -> Tries {
         Tries {
-            ports: Ports::One(port),
+            port,
             refused: 0,
             unanswered: 0,
             first_id: id,
-            more_ids: Vec::new(),
+            more: None,
         }
     }
 
+    fn add(&mut self, port: u16, id: u32) {
+        let more = self.more.get_or_insert_with(Box::default);
+        if port != self.port {
+            more.ports.insert(port);
+        }
+        more.ids.push(id);
+    }
+
+    /// Distinct ports tried.
+    fn ports(&self) -> usize {
+        1 + self.more.as_ref().map_or(0, |m| m.ports.len())
+    }
+
     fn connections(&self) -> usize {
-        1 + self.more_ids.len()
+        1 + self.more.as_ref().map_or(0, |m| m.ids.len())
     }
 
     /// Every id, in order.
     fn ids(self) -> Vec<u32> {
-        let mut ids = self.more_ids;
+        let mut ids = self.more.map(|m| m.ids).unwrap_or_default();
         ids.push(self.first_id);
         ids.sort_unstable();
         ids
@@ -132,8 +124,7 @@ impl PatternAccumulator {
                 Entry::Vacant(e) => e.insert(Tries::new(server.port(), c.id)),
                 Entry::Occupied(e) => {
                     let t = e.into_mut();
-                    t.ports.insert(server.port());
-                    t.more_ids.push(c.id);
+                    t.add(server.port(), c.id);
                     t
                 }
             };
@@ -169,7 +160,7 @@ impl PatternAccumulator {
             .into_iter()
             .filter(|(_, t)| {
                 let failed = (t.refused + t.unanswered) as usize;
-                t.ports.len() >= SCAN_MIN_PORTS && failed * 2 >= t.connections()
+                t.ports() >= SCAN_MIN_PORTS && failed * 2 >= t.connections()
             })
             .map(|((client, target), t)| {
                 let answered = t.connections() as u32 - t.refused - t.unanswered;
@@ -177,7 +168,7 @@ impl PatternAccumulator {
                     kind: "port_scan",
                     summary: format!(
                         "{client} tried {} ports on {target}: {} refused (RST), {} unanswered, {answered} answered",
-                        t.ports.len(),
+                        t.ports(),
                         t.refused,
                         t.unanswered
                     ),
@@ -199,4 +190,26 @@ pub fn find(connections: &[Connection]) -> Vec<Pattern> {
         acc.add(c);
     }
     acc.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flood from a million sources holds a million of these: they stay small.
+    #[test]
+    fn a_client_that_tried_once_takes_24_bytes() {
+        assert!(std::mem::size_of::<Tries>() <= 24);
+    }
+
+    #[test]
+    fn tries_count_distinct_ports_and_every_connection() {
+        let mut t = Tries::new(22, 7);
+        assert_eq!((t.ports(), t.connections()), (1, 1));
+        t.add(22, 3);
+        t.add(23, 9);
+        t.add(23, 11);
+        assert_eq!((t.ports(), t.connections()), (2, 4));
+        assert_eq!(t.ids(), [3, 7, 9, 11]);
+    }
 }
