@@ -278,7 +278,8 @@ impl Connection {
 
     /// Process one segment of this connection: history, TIME_WAIT arrivals, the segment's class
     /// and counters, the endpoints' state machines, then the directions' bookkeeping. With
-    /// `predict`, a segment [`predict`] recognises takes the short path to the same result.
+    /// `predict`, a segment that header prediction (`conn/predict`) recognises takes the short path
+    /// to the same result.
     pub fn on_segment(&mut self, seg: &Segment, ts: Timestamp, frame: u64, predict: bool) {
         let s = self.side_of(seg.src);
         if let Some(problem) = crate::time::clock_problem(self.stamped_ts, ts) {
@@ -293,9 +294,14 @@ impl Connection {
         self.last_frame = frame;
         self.history.note(s, seg);
 
-        let (class, seg_flags, rtt_sample) = match predict.then(|| self.predicted(s, seg, ts)) {
-            Some(Some(rtt_sample)) => (SegClass::Normal, SegFlags::default(), rtt_sample),
-            _ => self.full_path(s, seg, ts, frame),
+        let predicted = if predict {
+            self.predicted(s, seg, ts)
+        } else {
+            None
+        };
+        let (class, seg_flags, rtt_sample) = match predicted {
+            Some(rtt_sample) => (SegClass::Normal, SegFlags::default(), rtt_sample),
+            None => self.full_path(s, seg, ts, frame),
         };
 
         if self.timeline.is_some() || self.sketch.is_some() {
