@@ -158,11 +158,8 @@ impl Tracker {
         // Nothing is retired by time any more.
         self.closed.heap = BinaryHeap::new();
         let mut held = self.held();
-        // The slots in order of id, out of the table, which is given back.
-        let mut order: Vec<(FlowKey, Slot)> = self.live.take_all().collect();
-        order.sort_unstable_by_key(|(_, s)| s.id());
         let mut done = done.into_iter().peekable();
-        for (key, slot) in order {
+        for (key, slot) in self.live.take_in_order_of_id() {
             let id = slot.id();
             while let Some(c) = done.next_if(|c| c.id < id) {
                 f(c, held);
