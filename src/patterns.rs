@@ -3,9 +3,8 @@
 //! many ports (scan).
 
 use std::collections::BTreeSet;
-use std::collections::hash_map::Entry;
 
-use crate::fastmap::FastMap;
+use crate::fastmap::{FastMap, Listed};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::Connection;
@@ -80,8 +79,12 @@ impl Tries {
     }
 
     /// Every id, in order.
-    fn ids(self) -> Vec<u32> {
-        let mut ids = self.more.map(|m| m.ids).unwrap_or_default();
+    fn ids(&self) -> Vec<u32> {
+        let mut ids = self
+            .more
+            .as_ref()
+            .map(|m| m.ids.clone())
+            .unwrap_or_default();
         ids.push(self.first_id);
         ids.sort_unstable();
         ids
@@ -93,7 +96,8 @@ impl Tries {
 #[derive(Default)]
 pub struct PatternAccumulator {
     half_open: FastMap<SocketAddr, HalfOpen>,
-    tries: FastMap<(IpAddr, IpAddr), Tries>,
+    /// By client and target address (34 bytes): a flood's million sources are a million entries.
+    tries: Listed<(IpAddr, IpAddr), Tries>,
 }
 
 impl PatternAccumulator {
@@ -120,14 +124,14 @@ impl PatternAccumulator {
                 | Outcome::SF
                 | Outcome::S1
         ) {
-            let t = match self.tries.entry((client.ip(), server.ip())) {
-                Entry::Vacant(e) => e.insert(Tries::new(server.port(), c.id)),
-                Entry::Occupied(e) => {
-                    let t = e.into_mut();
-                    t.add(server.port(), c.id);
-                    t
-                }
-            };
+            let (t, new) = self
+                .tries
+                .get_or_insert_with((client.ip(), server.ip()), || {
+                    Tries::new(server.port(), c.id)
+                });
+            if !new {
+                t.add(server.port(), c.id);
+            }
             match outcome {
                 Outcome::Rej => t.refused += 1,
                 Outcome::S0 => t.unanswered += 1,
@@ -157,12 +161,12 @@ impl PatternAccumulator {
             .collect();
         let mut scans: Vec<Pattern> = self
             .tries
-            .into_iter()
+            .iter()
             .filter(|(_, t)| {
                 let failed = (t.refused + t.unanswered) as usize;
                 t.ports() >= SCAN_MIN_PORTS && failed * 2 >= t.connections()
             })
-            .map(|((client, target), t)| {
+            .map(|(&(client, target), t)| {
                 let answered = t.connections() as u32 - t.refused - t.unanswered;
                 Pattern {
                     kind: "port_scan",

@@ -1,9 +1,8 @@
 //! TIME_WAIT accounting per endpoint (SPEC.md §6): who closes first, how many sockets each
 //! endpoint holds in TIME_WAIT over time, 4-tuple reuse, and a diagnosis in plain words.
 
-use crate::fastmap::FastMap;
+use crate::fastmap::{FastMap, Listed};
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::fsm::State;
@@ -198,31 +197,8 @@ impl Peers {
 /// be kept. Incarnations of one 4-tuple finish in order, which the port-reuse gap relies on.
 #[derive(Default)]
 pub struct TimeWaitAccumulator {
-    acc: Tallies,
-}
-
-/// Each endpoint's tallies in a list, found through a table of the endpoint (19 bytes) and its
-/// place (24-byte buckets): a flood's million sources are a million entries. A table holding
-/// the tallies themselves would have 104-byte buckets, at most 7/8 of them used and fewer than
-/// half just after it grows, and while growing it holds the old table and the new: 330 MB at a
-/// million endpoints, against about 160 MB here.
-#[derive(Default)]
-struct Tallies {
-    place: FastMap<Endpoint, u32>,
-    accs: Vec<Acc>,
-}
-
-impl Tallies {
-    fn get_mut(&mut self, endpoint: Endpoint) -> Option<&mut Acc> {
-        let i = *self.place.get(&endpoint)?;
-        Some(&mut self.accs[i as usize])
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (Endpoint, &Acc)> {
-        self.place
-            .iter()
-            .map(|(&ep, &i)| (ep, &self.accs[i as usize]))
-    }
+    /// By endpoint, kept as 19 bytes: a flood's million sources are a million entries.
+    acc: Listed<Endpoint, Acc>,
 }
 
 impl TimeWaitAccumulator {
@@ -230,31 +206,22 @@ impl TimeWaitAccumulator {
         let initiator = c.summary().close_initiator;
         for side in 0..2 {
             let peer = c.addrs[other(side)];
-            let Tallies { place, accs } = &mut self.acc;
-            let a = match place.entry(Endpoint::of(c.addrs[side])) {
-                Entry::Occupied(e) => {
-                    let a = &mut accs[*e.get() as usize];
-                    if let Some(prev) = a.peers.insert(Endpoint::of(peer), c.first_ts) {
-                        let gap = c.first_ts.secs_since(prev);
-                        a.fastest_reuse = Some(a.fastest_reuse.map_or(gap, |f: f64| f.min(gap)));
-                    }
-                    a
-                }
-                Entry::Vacant(e) => {
-                    e.insert(accs.len() as u32);
-                    accs.push(Acc {
-                        first_seen: (c.id, side as u8),
-                        server_roles: 0,
-                        connections: 0,
-                        closed_actively: 0,
-                        closed_passively: 0,
-                        peers: Peers::One(Endpoint::of(peer), c.first_ts),
-                        fastest_reuse: None,
-                        held: None,
-                    });
-                    accs.last_mut().expect("just pushed")
-                }
-            };
+            let (a, new) = self
+                .acc
+                .get_or_insert_with(Endpoint::of(c.addrs[side]), || Acc {
+                    first_seen: (c.id, side as u8),
+                    server_roles: 0,
+                    connections: 0,
+                    closed_actively: 0,
+                    closed_passively: 0,
+                    peers: Peers::One(Endpoint::of(peer), c.first_ts),
+                    fastest_reuse: None,
+                    held: None,
+                });
+            if !new && let Some(prev) = a.peers.insert(Endpoint::of(peer), c.first_ts) {
+                let gap = c.first_ts.secs_since(prev);
+                a.fastest_reuse = Some(a.fastest_reuse.map_or(gap, |f: f64| f.min(gap)));
+            }
             a.first_seen = a.first_seen.min((c.id, side as u8));
             a.connections += 1;
             if side != c.client {
@@ -274,7 +241,7 @@ impl TimeWaitAccumulator {
             }
         }
         if let Some(reuse) = &c.reuse
-            && let Some(a) = self.acc.get_mut(Endpoint::of(reuse.holder_addr))
+            && let Some(a) = self.acc.get_mut(&Endpoint::of(reuse.holder_addr))
         {
             let held = a.held_mut();
             held.reused += 1;
@@ -286,7 +253,7 @@ impl TimeWaitAccumulator {
     pub fn report(mut self, duration_s: f64, start: Timestamp, end: Timestamp) -> TimeWaitReport {
         // An evicted connection's TIME_WAIT was settled as running its course; one that would
         // have outlasted the capture is held at its end.
-        for h in self.acc.accs.iter_mut().filter_map(|a| a.held.as_mut()) {
+        for h in self.acc.values_mut().filter_map(|a| a.held.as_mut()) {
             for (_, exit) in &mut h.intervals {
                 if exit.is_some_and(|x| x > end) {
                     *exit = None;
@@ -377,7 +344,12 @@ fn entry_rate(
 }
 
 /// Every IP address that closed actively or entered TIME_WAIT, summed over its ports.
-fn hosts(acc: &Tallies, duration_s: f64, start: Timestamp, end: Timestamp) -> Vec<HostTimeWait> {
+fn hosts(
+    acc: &Listed<Endpoint, Acc>,
+    duration_s: f64,
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<HostTimeWait> {
     struct H {
         first_seen: (u32, u8),
         ports: u32,
