@@ -3,6 +3,7 @@
 
 use crate::fastmap::{FastMap, Listed};
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::fsm::State;
@@ -104,8 +105,6 @@ struct Held {
     reused: u32,
     reused_acceptable: u32,
     intervals: Vec<(Timestamp, Option<Timestamp>)>,
-    /// TIME_WAIT entries by peer, for a host's busiest destination; one peer for most.
-    entered_toward: Toward,
 }
 
 impl Acc {
@@ -122,66 +121,91 @@ impl Acc {
     }
 }
 
-/// TIME_WAIT entries by peer: a short list for a client, which meets few servers; a table for
-/// a server holding TIME_WAIT toward a million clients' ports, keyed by the 19-byte
-/// [`Endpoint`].
-enum Toward {
-    Few(Vec<(Endpoint, u32)>),
-    Many(FastMap<Endpoint, u32>),
+/// What an endpoint keeps of one peer: when it last opened a connection to the endpoint, and
+/// how often the endpoint entered TIME_WAIT toward it (for a host's busiest destination). The
+/// time is kept as two halves, so that the whole is 12 bytes at 4-byte alignment and a table
+/// bucket with the 19-byte key is 32 bytes, as for the time alone; a server holding TIME_WAIT
+/// toward a million clients' ports has a million of them.
+#[derive(Clone, Copy, Debug)]
+struct Met {
+    last: [u32; 2],
+    time_waits: u32,
 }
 
-impl Default for Toward {
-    fn default() -> Toward {
-        Toward::Few(Vec::new())
-    }
-}
-
-impl Toward {
-    const FEW: usize = 8;
-
-    fn add(&mut self, peer: SocketAddr) {
-        let peer = Endpoint::of(peer);
-        match self {
-            Toward::Few(v) => {
-                if let Some((_, n)) = v.iter_mut().find(|(p, _)| *p == peer) {
-                    *n += 1;
-                } else if v.len() < Self::FEW {
-                    v.push((peer, 1));
-                } else {
-                    let mut map: FastMap<Endpoint, u32> = v.drain(..).collect();
-                    map.insert(peer, 1);
-                    *self = Toward::Many(map);
-                }
-            }
-            Toward::Many(map) => *map.entry(peer).or_default() += 1,
+impl Met {
+    fn new(at: Timestamp) -> Met {
+        let t = at.0 as u64;
+        Met {
+            last: [t as u32, (t >> 32) as u32],
+            time_waits: 0,
         }
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = (SocketAddr, u32)> + '_> {
-        match self {
-            Toward::Few(v) => Box::new(v.iter().map(|&(p, n)| (p.addr(), n))),
-            Toward::Many(map) => Box::new(map.iter().map(|(&p, &n)| (p.addr(), n))),
-        }
+    fn last(self) -> Timestamp {
+        Timestamp((u64::from(self.last[1]) << 32 | u64::from(self.last[0])) as i64)
+    }
+
+    /// The peer came again at `at`; returns when it last came before.
+    fn again(&mut self, at: Timestamp) -> Timestamp {
+        let before = self.last();
+        self.last = Met::new(at).last;
+        before
     }
 }
 
-/// The peers an endpoint met, with when each last opened a connection to it. Most endpoints are
-/// a client's ephemeral port that meets one server, so one peer is kept without a table.
+/// The peers an endpoint met. Most endpoints are a client's ephemeral port that meets one
+/// server, so one peer is kept without a table.
 enum Peers {
-    One(Endpoint, Timestamp),
-    Many(Box<FastMap<Endpoint, Timestamp>>),
+    One(Endpoint, Met),
+    Many(Box<FastMap<Endpoint, Met>>),
 }
 
 impl Peers {
+    fn new(peer: Endpoint, at: Timestamp) -> Peers {
+        Peers::One(peer, Met::new(at))
+    }
+
     /// Record a connection from `peer` at `at`; returns when that peer last came before.
     fn insert(&mut self, peer: Endpoint, at: Timestamp) -> Option<Timestamp> {
         match self {
-            Peers::One(p, last) if *p == peer => Some(std::mem::replace(last, at)),
-            Peers::One(p, last) => {
-                *self = Peers::Many(Box::new(FastMap::from_iter([(*p, *last), (peer, at)])));
+            Peers::One(p, met) if *p == peer => Some(met.again(at)),
+            Peers::One(p, met) => {
+                let met = *met;
+                *self = Peers::Many(Box::new(FastMap::from_iter([
+                    (*p, met),
+                    (peer, Met::new(at)),
+                ])));
                 None
             }
-            Peers::Many(map) => map.insert(peer, at),
+            Peers::Many(map) => match map.entry(peer) {
+                Entry::Occupied(e) => Some(e.into_mut().again(at)),
+                Entry::Vacant(e) => {
+                    e.insert(Met::new(at));
+                    None
+                }
+            },
+        }
+    }
+
+    /// The endpoint entered TIME_WAIT toward `peer`, met in the same connection (so recorded).
+    fn entered_time_wait_toward(&mut self, peer: Endpoint) {
+        match self {
+            Peers::One(p, met) if *p == peer => met.time_waits += 1,
+            Peers::One(..) => {}
+            Peers::Many(map) => {
+                if let Some(met) = map.get_mut(&peer) {
+                    met.time_waits += 1;
+                }
+            }
+        }
+    }
+
+    /// The peers the endpoint entered TIME_WAIT toward, and how often.
+    fn time_waits(&self) -> Box<dyn Iterator<Item = (SocketAddr, u32)> + '_> {
+        let with = |(p, m): (&Endpoint, &Met)| (m.time_waits > 0).then(|| (p.addr(), m.time_waits));
+        match self {
+            Peers::One(p, m) => Box::new(with((p, m)).into_iter()),
+            Peers::Many(map) => Box::new(map.iter().filter_map(with)),
         }
     }
 
@@ -214,7 +238,7 @@ impl TimeWaitAccumulator {
                     connections: 0,
                     closed_actively: 0,
                     closed_passively: 0,
-                    peers: Peers::One(Endpoint::of(peer), c.first_ts),
+                    peers: Peers::new(Endpoint::of(peer), c.first_ts),
                     fastest_reuse: None,
                     held: None,
                 });
@@ -237,7 +261,7 @@ impl TimeWaitAccumulator {
                 let held = a.held_mut();
                 held.entered += 1;
                 held.intervals.push((entered, time_wait_exit(c, side)));
-                held.entered_toward.add(peer);
+                a.peers.entered_time_wait_toward(Endpoint::of(peer));
             }
         }
         if let Some(reuse) = &c.reuse
@@ -389,9 +413,7 @@ fn hosts(
         h.closed_actively += a.closed_actively;
         h.entered += a.entered();
         h.intervals.extend_from_slice(a.intervals());
-        if let Some(held) = &a.held {
-            h.toward.extend(held.entered_toward.iter());
-        }
+        h.toward.extend(a.peers.time_waits());
     }
     let mut out: Vec<((u32, u8), HostTimeWait)> = by_ip
         .into_iter()
@@ -520,6 +542,28 @@ mod tests {
     fn an_endpoints_table_entry_is_its_key_and_place() {
         assert_eq!(std::mem::size_of::<(Endpoint, u32)>(), 24);
         assert_eq!(std::mem::size_of::<Acc>(), 80);
+        assert_eq!(std::mem::size_of::<(Endpoint, Met)>(), 32);
+    }
+
+    #[test]
+    fn a_peer_keeps_its_time_whole_and_counts_time_waits_toward_it() {
+        for ns in [0, 1, -1, i64::MIN, i64::MAX, 1_700_000_000_123_456_789] {
+            assert_eq!(Met::new(Timestamp(ns)).last(), Timestamp(ns));
+        }
+        let e = |s: &str| Endpoint::of(s.parse().unwrap());
+        let (a, b, c) = (e("10.0.0.2:80"), e("10.0.0.3:80"), e("[2001:db8::1]:443"));
+        let mut p = Peers::new(a, t(1));
+        p.entered_time_wait_toward(a);
+        assert_eq!(p.time_waits().collect::<Vec<_>>(), [(a.addr(), 1)]);
+        p.insert(b, t(2));
+        p.insert(c, t(3));
+        p.entered_time_wait_toward(c);
+        p.entered_time_wait_toward(c);
+        p.entered_time_wait_toward(a);
+        let mut tw: Vec<_> = p.time_waits().collect();
+        tw.sort();
+        assert_eq!(tw, [(a.addr(), 2), (c.addr(), 2)]);
+        assert_eq!(p.insert(c, t(4)), Some(t(3)));
     }
 
     #[test]
@@ -538,9 +582,9 @@ mod tests {
             "10.0.0.1:40001".parse().unwrap(),
         );
         let (a, b) = (Endpoint::of(a), Endpoint::of(b));
-        let mut p = Peers::One(a, t(1));
+        let mut p = Peers::new(a, t(1));
         assert_eq!(p.insert(a, t(5)), Some(t(1)));
-        assert!(matches!(p, Peers::One(_, last) if last == t(5)));
+        assert!(matches!(p, Peers::One(_, met) if met.last() == t(5)));
         assert_eq!(p.insert(b, t(6)), None);
         assert_eq!(p.len(), 2);
         assert_eq!(p.insert(a, t(9)), Some(t(5)));
