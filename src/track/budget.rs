@@ -25,9 +25,9 @@ pub fn frozen_bytes(len: usize) -> u64 {
     len as u64 + FROZEN_OVERHEAD_BYTES
 }
 
-/// The default bound, 512 MiB of connection state: with the capture-wide tallies (about 200
-/// bytes per source ever seen, which are not bounded) a flood of a million sources or a million
-/// short connections stays near 1 GiB in all (measured: 0.69–1.06 GiB).
+/// The default bound, 512 MiB of connection state: with the capture-wide tallies (200–400 bytes
+/// per connection, which are not bounded) a flood of a million sources or a million short
+/// connections stays under 1 GiB in all (measured: 0.50–0.84 GiB).
 pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
 
 /// The bound: `--memory-limit` and `--max-connections`.
